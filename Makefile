@@ -1,0 +1,50 @@
+# Every target bootstraps itself from a bare Python 3.11: .tools holds uv, .venv the locked deps.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.synced
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-fast lint fmt run stack bench lint-deploy clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "==> creating $(TOOLS) with uv"
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check 'uv==0.13.9'
+
+$(STAMP): $(UV) uv.lock pyproject.toml
+	@echo "==> installing locked dependencies into $(VENV)"
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with the locked dependencies (idempotent)
+
+test: $(STAMP) ## Run the whole suite (REQUIRE_SERVICES=1: real PostgreSQL/Redis/nginx/Chromium, no skips)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs/common/src services/auth/src services/referral/src services/profile/src services/standalone/src
+
+fmt: $(STAMP) ## Format and auto-fix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+run: $(STAMP) ## Whole system in one process on 127.0.0.1:$PORT (SQLite, in-process store)
+	$(PY) -m standalone
+
+stack: $(STAMP) ## Microservices natively: nginx + 3 uvicorn + local PostgreSQL/Redis, gateway on $GATEWAY_PORT
+	$(PY) -m standalone.stack
+
+bench: $(STAMP) ## Seed, start the stack, load it with wrk; report under bench/results/
+	$(PY) -m bench.run
+
+clean: ## Remove the virtual environments and local state
+	rm -rf $(VENV) $(TOOLS) var artifacts

@@ -1,0 +1,58 @@
+"""The pieces every service app is built from: middleware, one error handler, ops, offline docs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from common.errors import install_error_handlers
+from common.middleware import RequestContextMiddleware
+from common.ops import ReadinessCheck, ops_router
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    version: str = "1.0.0",
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]],
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    app = FastAPI(
+        title=title,
+        version=version,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        **fastapi_kwargs,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service=service)
+    app.include_router(ops_router(lambda: readiness(app)))
+    _mount_offline_docs(app, title)
+    return app
+
+
+def _mount_offline_docs(app: FastAPI, title: str) -> None:
+    """Swagger UI from the installed swagger-ui-bundle package: /docs works with no network."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{title} - API docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )

@@ -1,0 +1,139 @@
+"""One error shape for every service: {"detail": ..., "code": ...} plus named extras."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+# A route names the code its body-validation failures get, e.g.
+# @router.post(..., openapi_extra={VALIDATION_CODE: "invalid_phone"}).
+VALIDATION_CODE = "x-validation-error-code"
+
+
+class AppError(Exception):
+    """A failure the client can act on; rendered by the handler below."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+    detail: str = "Bad request."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        self.detail = detail or self.detail
+        self.code = code or self.code
+        self.status_code = status_code or self.status_code
+        self.headers = dict(headers or {})
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "code": self.code, **self.extra}
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    code = "not_authenticated"
+    detail = "Authentication credentials were not provided or are invalid."
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kwargs)
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+    detail = "Too many requests. Try again later."
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        retry_after = max(1, int(retry_after))
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+    detail = "Send the body as application/json."
+
+
+class CsrfRejected(AppError):
+    status_code = 403
+    code = "csrf_rejected"
+    detail = "Cross-site request refused."
+
+
+def error_response(
+    status_code: int, code: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail, "code": code, **extra}, status_code=status_code, headers=headers
+    )
+
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic errors trimmed to what a client needs; inputs are not echoed back."""
+    return [
+        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type")}
+        for err in errors
+    ]
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _json_safe(list(exc.errors()))
+    if any(err["type"] == "json_invalid" for err in errors):
+        return error_response(422, "invalid_json", "The body is not valid JSON.", errors=errors)
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    code = extra.get(VALIDATION_CODE, "validation_error")
+    detail = errors[0]["msg"] if errors else "The request is not valid."
+    return error_response(422, code, detail, errors=errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return error_response(exc.status_code, code, detail, headers=exc.headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # A bug: logged with its traceback, answered in the contract's shape, never hidden as a 4xx.
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    return error_response(500, "internal_error", "Internal server error.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,52 @@
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from common.errors import VALIDATION_CODE, AppError, install_error_handlers
+
+
+class Body(BaseModel):
+    phone: str
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/echo", openapi_extra={VALIDATION_CODE: "invalid_phone"})
+    def echo(body: Body) -> Body:
+        return body
+
+    @app.get("/conflict")
+    def conflict() -> None:
+        raise AppError("Already there.", code="already_there", status_code=409, current="x")
+
+    return app
+
+
+def test_body_validation_uses_the_route_code() -> None:
+    response = TestClient(make_app()).post("/echo", json={"phone": 5})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "invalid_phone"
+    assert body["errors"][0]["loc"] == ["body", "phone"]
+
+
+def test_malformed_json_is_a_422_in_the_error_shape() -> None:
+    response = TestClient(make_app()).post(
+        "/echo", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_json"
+
+
+def test_app_error_renders_code_detail_and_extras() -> None:
+    response = TestClient(make_app()).get("/conflict")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Already there.", "code": "already_there", "current": "x"}
+
+
+def test_unknown_path_is_a_404_in_the_error_shape() -> None:
+    response = TestClient(make_app()).get("/nope")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
