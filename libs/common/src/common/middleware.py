@@ -39,9 +39,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"")
-        request_id = (
-            incoming.decode() if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        )
+        request_id = incoming.decode() if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         status = 500
         started = time.perf_counter()

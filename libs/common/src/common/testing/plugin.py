@@ -30,7 +30,7 @@ def _postgres_available() -> bool:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not here"
+    except Exception:
         return False
     finally:
         engine.dispose()
@@ -39,7 +39,7 @@ def _postgres_available() -> bool:
 def _redis_available() -> bool:
     try:
         return bool(redis_from_url(REDIS_URL).ping())
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 

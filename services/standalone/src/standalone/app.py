@@ -1,0 +1,150 @@
+"""The whole system in one ASGI app: the three service apps, composed in-process, plus the pages.
+
+Public paths go to the app that owns them, exactly as the gateway maps them; internal paths
+(`/internal/...`, `/metrics`, `/healthz`, ...) are not routed, as through the gateway. The
+profile service reaches auth and referral through `httpx.ASGITransport`, and referral trusts
+auth's public keys directly, so no socket is opened between the parts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from pydantic_settings import BaseSettings
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from auth_service.config import AuthSettings
+from auth_service.main import create_app as create_auth_app
+from common.errors import install_error_handlers
+from common.security import StaticKeySource
+from profile_service.config import ProfileSettings
+from profile_service.main import create_app as create_profile_app
+from referral_service.config import ReferralSettings
+from referral_service.main import create_app as create_referral_app
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+FRONTEND_DIR = Path(os.environ.get("FRONTEND_DIR", REPO_ROOT / "frontend"))
+
+AUTH_PATHS = (
+    "/authentication/api_number_input/",
+    "/authentication/api_dev_sms/",
+    "/authentication/api_otp_input/",
+    "/authentication/api_token_refresh/",
+    "/authentication/api_logout/",
+    "/authentication/.well-known/jwks.json",
+)
+REFERRAL_PATHS = (
+    "/referral_system/api_invite_code_activation/",
+    "/referral_system/api_invited_users/",
+)
+PROFILE_PATHS = ("/profile/api_profile/",)
+
+# The same headers the gateway adds to every response.
+SECURITY_HEADERS = {
+    b"content-security-policy": (
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"referrer-policy": b"same-origin",
+}
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def embedded_settings(cls: type[S], defaults: Mapping[str, Any]) -> S:
+    """`cls` with embedded defaults; an environment variable of the same name still wins."""
+    return cls(**{key: value for key, value in defaults.items() if key.upper() not in os.environ})
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("VAR_DIR", REPO_ROOT / "var")).resolve()
+
+
+def create_app() -> FastAPI:
+    var = var_dir()
+    var.mkdir(parents=True, exist_ok=True)
+    shared = {
+        "redis_url": "memory://standalone",
+        "cookie_secure": False,
+        "log_json": False,
+    }
+    auth = create_auth_app(
+        embedded_settings(
+            AuthSettings,
+            {
+                **shared,
+                "auth_database_url": f"sqlite:///{var / 'auth.db'}",
+                "dev_sms_inbox": True,
+                "jwt_private_key_file": str(var / "jwt-ed25519.pem"),
+                "jwt_generate_key_if_missing": True,
+            },
+        )
+    )
+    referral = create_referral_app(
+        embedded_settings(
+            ReferralSettings,
+            {**shared, "referral_database_url": f"sqlite:///{var / 'referral.db'}"},
+        ),
+        key_source=StaticKeySource(auth.state.public_jwks),
+    )
+    profile = create_profile_app(
+        embedded_settings(
+            ProfileSettings,
+            {
+                **shared,
+                "auth_service_url": "http://auth.internal",
+                "referral_service_url": "http://referral.internal",
+            },
+        ),
+        auth_transport=httpx.ASGITransport(app=auth),
+        referral_transport=httpx.ASGITransport(app=referral),
+    )
+    services = (auth, referral, profile)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for service in services:
+                await stack.enter_async_context(service.router.lifespan_context(service))
+            yield
+
+    app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    install_error_handlers(app)
+    app.router.routes.extend(
+        [Route(path, endpoint=auth) for path in AUTH_PATHS]
+        + [Route(path, endpoint=referral) for path in REFERRAL_PATHS]
+        + [Route(path, endpoint=profile) for path in PROFILE_PATHS]
+        + [Mount("/", app=StaticFiles(directory=FRONTEND_DIR, html=True), name="pages")]
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.state.services = {"auth": auth, "referral": referral, "profile": profile}
+    return app
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

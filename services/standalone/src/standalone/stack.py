@@ -1,0 +1,164 @@
+"""`python -m standalone.stack` (what `make stack` runs): the microservices topology, natively.
+
+nginx on $GATEWAY_PORT in front of three uvicorn processes, against the PostgreSQL and Redis
+that AUTH_DATABASE_URL, REFERRAL_DATABASE_URL and REDIS_URL name (local defaults; missing
+databases are created). Runs in the foreground; Ctrl-C or SIGTERM stops every child.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from common.db import ensure_postgres_database
+from common.processes import stop_process_group, wait_until_healthy
+from standalone.app import FRONTEND_DIR, var_dir
+from standalone.nginx import nginx_command, render_native_config
+
+LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def services_from_env(env: Mapping[str, str]) -> list[Service]:
+    return [
+        Service("auth", "auth_service.main", int(env.get("AUTH_PORT", "8001"))),
+        Service("referral", "referral_service.main", int(env.get("REFERRAL_PORT", "8002"))),
+        Service("profile", "profile_service.main", int(env.get("PROFILE_PORT", "8003"))),
+    ]
+
+
+def stack_environment(
+    env: Mapping[str, str], services: list[Service], state: Path
+) -> dict[str, str]:
+    """What every service process gets: the caller's environment over the stack's defaults."""
+    auth, referral, _ = services
+    defaults = {
+        "APP_ENV": "development",
+        "AUTH_DATABASE_URL": f"{LOCAL_POSTGRES}/auth",
+        "REFERRAL_DATABASE_URL": f"{LOCAL_POSTGRES}/referral",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "AUTH_SERVICE_URL": f"http://{auth.address}",
+        "REFERRAL_SERVICE_URL": f"http://{referral.address}",
+        "DEV_SMS_INBOX": "true",
+        "COOKIE_SECURE": "false",
+        "SMS_BACKEND": "console",
+        "JWT_PRIVATE_KEY_FILE": str(state / "jwt-ed25519.pem"),
+        "JWT_GENERATE_KEY_IF_MISSING": "true",
+        # The gateway is the only proxy whose X-Forwarded-For the auth service believes.
+        "TRUSTED_PROXIES": '["127.0.0.1/32", "::1/128"]',
+    }
+    return {**os.environ, **defaults, **env}
+
+
+@contextmanager
+def child(
+    args: list[str], *, env: Mapping[str, str], health_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(args, env=dict(env), start_new_session=True)
+    try:
+        wait_until_healthy(health_url, process=process, timeout=90)
+        yield process
+    finally:
+        stop_process_group(process)
+
+
+def run(
+    env: Mapping[str, str],
+    *,
+    ready: threading.Event | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Start the stack, block until `stop` is set (or a signal arrives), then stop it."""
+    state = Path(env.get("VAR_DIR", var_dir())) / "stack"
+    state.mkdir(parents=True, exist_ok=True)
+    services = services_from_env(env)
+    service_env = stack_environment(env, services, state)
+    for url_var in ("AUTH_DATABASE_URL", "REFERRAL_DATABASE_URL"):
+        ensure_postgres_database(service_env[url_var])
+    workers = env.get("STACK_WORKERS", "1")
+    gateway_port = int(env.get("GATEWAY_PORT", "8080"))
+    stop = stop or threading.Event()
+
+    with ExitStack() as stack:
+        children: list[subprocess.Popen[bytes]] = []
+        for service in services:
+            command = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                f"{service.module}:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(service.port),
+                "--workers",
+                workers,
+                "--no-access-log",
+            ]
+            children.append(
+                stack.enter_context(
+                    child(command, env=service_env, health_url=f"http://{service.address}/healthz")
+                )
+            )
+        auth, referral, profile = services
+        config = render_native_config(
+            workdir=state / "nginx",
+            listen_port=gateway_port,
+            auth=auth.address,
+            referral=referral.address,
+            profile=profile.address,
+            frontend_root=FRONTEND_DIR,
+        )
+        children.append(
+            stack.enter_context(
+                child(
+                    nginx_command(config, state / "nginx"),
+                    env=service_env,
+                    health_url=f"http://127.0.0.1:{gateway_port}/number_input/",
+                )
+            )
+        )
+        print(f"Referral platform (microservices) on http://127.0.0.1:{gateway_port}/", flush=True)
+        if ready is not None:
+            ready.set()
+        while not stop.wait(1.0):
+            exited = [c for c in children if c.poll() is not None]
+            if exited:
+                print(f"a child exited with {exited[0].returncode}; stopping", flush=True)
+                break
+    print("stack stopped", flush=True)
+
+
+def main() -> None:
+    stop = threading.Event()
+
+    def request_stop(signum: int, _: FrameType | None) -> None:
+        print(f"received {signal.Signals(signum).name}, stopping", flush=True)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    run(dict(os.environ), stop=stop)
+
+
+if __name__ == "__main__":
+    main()
