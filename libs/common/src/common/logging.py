@@ -17,9 +17,20 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+class _ConfiguredHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the root handler as ours, so a second configuration in the same process is a no-op."""
+
+
 def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -> None:
-    """Route the root logger (and uvicorn's) to stdout, as JSON unless told otherwise."""
-    handler = logging.StreamHandler(sys.stdout)
+    """Route the root logger (and uvicorn's) to stdout, as JSON unless told otherwise.
+
+    The first call in a process wins: in the single-process mode every service app asks, and
+    the process's own configuration (service "standalone") is the one that stands.
+    """
+    root = logging.getLogger()
+    if any(isinstance(h, _ConfiguredHandler) for h in root.handlers):
+        return
+    handler = _ConfiguredHandler(sys.stdout)
     handler.addFilter(_RequestIdFilter())
     if json:
         handler.setFormatter(
@@ -34,7 +45,6 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -
         handler.setFormatter(
             logging.Formatter("%(levelname)s %(name)s [%(request_id)s] %(message)s")
         )
-    root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):

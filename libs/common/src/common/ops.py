@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 
 logger = logging.getLogger(__name__)
 
-ReadinessCheck = Callable[[], object]
+# A check raises when its dependency does not answer; async checks are awaited, sync ones run
+# in the thread pool (they may block on a socket), and all of them run at once.
+ReadinessCheck = Callable[[], object] | Callable[[], Awaitable[object]]
+
+
+async def _run_check(name: str, check: ReadinessCheck) -> str:
+    try:
+        if inspect.iscoroutinefunction(check):
+            await check()
+        else:
+            await run_in_threadpool(check)
+    except Exception as exc:
+        logger.warning("readiness check failed", extra={"check": name, "error": str(exc)})
+        return "unavailable"
+    return "ok"
 
 
 def ops_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> APIRouter:
@@ -22,15 +39,10 @@ def ops_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/readyz")
-    def readyz(response: Response) -> dict[str, object]:
-        results: dict[str, str] = {}
-        for name, check in checks().items():
-            try:
-                check()
-                results[name] = "ok"
-            except Exception as exc:
-                logger.warning("readiness check failed", extra={"check": name, "error": str(exc)})
-                results[name] = "unavailable"
+    async def readyz(response: Response) -> dict[str, object]:
+        named = dict(checks())
+        outcomes = await asyncio.gather(*(_run_check(n, c) for n, c in named.items()))
+        results = dict(zip(named, outcomes, strict=True))
         ready = all(value == "ok" for value in results.values())
         response.status_code = 200 if ready else 503
         return {"status": "ok" if ready else "unavailable", "checks": results}
