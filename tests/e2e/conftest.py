@@ -1,0 +1,119 @@
+"""One black-box suite, run against both modes: the single process and the native stack.
+
+Tests get `base_url` and speak HTTP to it; nothing here imports service code. The send limits
+are raised for the run (one client IP creates hundreds of users); the tests of the limits
+themselves use per-phone limits, which stay at the contract's defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from common.redis import redis_from_url
+from common.testing.plugin import HAVE_POSTGRES, HAVE_REDIS, POSTGRES_URL, free_port
+from common.testing.servers import running_process
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "artifacts"
+E2E_REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+RUN_SETTINGS = {
+    "OTP_MAX_PER_IP_PER_HOUR": "100000",
+    "GATEWAY_OTP_RATE": "1000r/s",
+    "LOG_JSON": "true",
+    "APP_ENV": "development",
+}
+MODES = ["single", "stack"]
+
+
+def _admin(statement: str) -> None:
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def _single(tmp: Path, logs: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**RUN_SETTINGS, "PORT": str(port), "VAR_DIR": str(tmp / "var")}
+    with running_process(
+        [sys.executable, "-m", "standalone"],
+        env=env,
+        cwd=REPO_ROOT,
+        health_url=f"http://127.0.0.1:{port}/number_input/",
+        log_path=logs / "single.log",
+    ):
+        yield f"http://127.0.0.1:{port}"
+
+
+def _stack(tmp: Path, logs: Path) -> Iterator[str]:
+    if not (HAVE_POSTGRES and HAVE_REDIS):
+        pytest.skip("the stack needs PostgreSQL and Redis")
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        pytest.skip("the stack needs nginx")
+    suffix = uuid.uuid4().hex[:8]
+    databases = {name: f"e2e_{name}_{suffix}" for name in ("auth", "referral")}
+    redis_from_url(E2E_REDIS_URL).flushdb()
+    gateway = free_port()
+    env = {
+        **RUN_SETTINGS,
+        "GATEWAY_PORT": str(gateway),
+        "AUTH_PORT": str(free_port()),
+        "REFERRAL_PORT": str(free_port()),
+        "PROFILE_PORT": str(free_port()),
+        "VAR_DIR": str(tmp / "var"),
+        "REDIS_URL": E2E_REDIS_URL,
+        "AUTH_DATABASE_URL": _database_url(databases["auth"]),
+        "REFERRAL_DATABASE_URL": _database_url(databases["referral"]),
+    }
+    try:
+        with running_process(
+            [sys.executable, "-m", "standalone.stack"],
+            env=env,
+            cwd=REPO_ROOT,
+            health_url=f"http://127.0.0.1:{gateway}/number_input/",
+            log_path=logs / "stack.log",
+            timeout=120,
+        ):
+            yield f"http://127.0.0.1:{gateway}"
+    finally:
+        for name in databases.values():
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _database_url(name: str) -> str:
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", params=MODES)
+def base_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+) -> Iterator[str]:
+    """The root URL of a running system, in each mode in turn."""
+    mode = request.param
+    tmp = tmp_path_factory.mktemp(mode)
+    logs = artifacts_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    start = _single if mode == "single" else _stack
+    yield from start(tmp, logs)
+
+
+@pytest.fixture
+def mode(base_url: str, request: pytest.FixtureRequest) -> str:
+    return str(request.node.callspec.params["base_url"])
