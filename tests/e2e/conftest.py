@@ -27,7 +27,8 @@ E2E_REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 RUN_SETTINGS = {
     "OTP_MAX_PER_IP_PER_HOUR": "100000",
-    "GATEWAY_OTP_RATE": "1000r/s",
+    "GATEWAY_LOGIN_RATE": "1000r/s",
+    "GATEWAY_LOGIN_BURST": "1000",
     "LOG_JSON": "true",
     "APP_ENV": "development",
 }

@@ -56,6 +56,7 @@ SECURITY_HEADERS = {
     b"x-content-type-options": b"nosniff",
     b"x-frame-options": b"DENY",
     b"referrer-policy": b"same-origin",
+    b"permissions-policy": b"camera=(), microphone=(), geolocation=(), payment=()",
 }
 
 S = TypeVar("S", bound=BaseSettings)
@@ -120,6 +121,8 @@ def create_app() -> FastAPI:
 
     app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     install_error_handlers(app)
+    # As through the gateway: an API URL without its trailing slash is not found, not redirected.
+    app.router.redirect_slashes = False
     app.router.routes.extend(
         [Route(path, endpoint=auth) for path in AUTH_PATHS]
         + [Route(path, endpoint=referral) for path in REFERRAL_PATHS]

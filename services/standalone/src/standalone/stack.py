@@ -21,7 +21,12 @@ from types import FrameType
 from common.db import ensure_postgres_database
 from common.processes import stop_process_group, wait_until_healthy
 from standalone.app import FRONTEND_DIR, var_dir
-from standalone.nginx import nginx_command, render_native_config
+from standalone.nginx import (
+    DEFAULT_LOGIN_BURST,
+    DEFAULT_LOGIN_RATE,
+    nginx_command,
+    render_native_config,
+)
 
 LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 
@@ -127,6 +132,8 @@ def run(
             referral=referral.address,
             profile=profile.address,
             frontend_root=FRONTEND_DIR,
+            login_rate=env.get("GATEWAY_LOGIN_RATE", DEFAULT_LOGIN_RATE),
+            login_burst=int(env.get("GATEWAY_LOGIN_BURST", DEFAULT_LOGIN_BURST)),
         )
         children.append(
             stack.enter_context(

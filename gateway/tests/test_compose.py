@@ -1,0 +1,333 @@
+"""docker-compose.yml and the Dockerfiles, checked by reading them (no Docker engine needed).
+
+What a `docker compose up` would find out the slow way: a missing file, a module that does not
+exist, a port that does not match, a variable no service reads, a dependency started too early.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shlex
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from pydantic import AliasChoices, AliasPath
+from pydantic_settings import BaseSettings
+from sqlalchemy import make_url
+
+from standalone.nginx import TEMPLATE, TEMPLATE_VARIABLES
+
+SERVICES = {"auth", "referral", "profile", "gateway", "postgres", "redis"}
+PYTHON_SERVICES = {
+    "auth": ("auth_service", "auth_service.config", "AuthSettings"),
+    "referral": ("referral_service", "referral_service.config", "ReferralSettings"),
+    "profile": ("profile_service", "profile_service.config", "ProfileSettings"),
+}
+# Who must be healthy before whom.
+REQUIRED_DEPENDENCIES = {
+    "auth": {"postgres", "redis"},
+    "referral": {"postgres", "redis"},
+    "profile": {"auth", "referral"},
+    "gateway": {"auth", "referral", "profile"},
+}
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+Parse = Callable[[Path], list[Any]]
+
+
+def interpolate(value: object) -> str:
+    """Compose's ${VAR:-default} as it resolves with none of the variables set."""
+    return _INTERPOLATION.sub(lambda match: match.group(2) or "", str(value))
+
+
+@pytest.fixture(scope="module")
+def compose(repo_root: Path) -> dict[str, Any]:
+    return yaml.safe_load((repo_root / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    return {name: interpolate(value) for name, value in service.get("environment", {}).items()}
+
+
+def final_stage(instructions: list[Any]) -> list[Any]:
+    starts = [i for i, instruction in enumerate(instructions) if instruction.keyword == "FROM"]
+    return instructions[starts[-1] :]
+
+
+def instruction(instructions: list[Any], keyword: str) -> str:
+    found = [i.arguments for i in instructions if i.keyword == keyword]
+    assert len(found) == 1, f"expected one {keyword}, found {found}"
+    return found[0]
+
+
+def exec_form(arguments: str) -> list[str]:
+    """A JSON-array CMD or HEALTHCHECK CMD; the shell form would hide signals from the app."""
+    parsed = json.loads(arguments)
+    assert isinstance(parsed, list)
+    return [str(part) for part in parsed]
+
+
+def dockerfile_env(instructions: list[Any]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in instructions:
+        if item.keyword == "ENV":
+            for pair in shlex.split(item.arguments):
+                name, _, value = pair.partition("=")
+                env[name] = value.replace("\\$", "$")
+    return env
+
+
+def settings_env_names(settings: type[BaseSettings]) -> set[str]:
+    """Every environment variable name pydantic-settings would read for `settings`."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    names: set[str] = set()
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias or field.alias
+        if isinstance(alias, str):
+            names.add(alias.upper())
+        elif isinstance(alias, AliasChoices):
+            names |= {choice.upper() for choice in alias.choices if isinstance(choice, str)}
+        elif alias is None or isinstance(alias, AliasPath):
+            names.add(f"{prefix}{name}".upper())
+    return names
+
+
+def service_port(repo_root: Path, parse: Parse, name: str) -> int:
+    command = exec_form(instruction(parse(repo_root / f"services/{name}/Dockerfile"), "CMD"))
+    return int(command[command.index("--port") + 1])
+
+
+def test_the_services_are_the_six_of_the_architecture(services: dict[str, Any]) -> None:
+    assert set(services) == SERVICES
+
+
+def test_only_the_gateway_publishes_a_port(services: dict[str, Any]) -> None:
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"gateway"}
+    assert all(service.get("network_mode") != "host" for service in services.values())
+    (port,) = services["gateway"]["ports"]
+    assert interpolate(port) == "127.0.0.1:8080:8080"
+    assert "${GATEWAY_PORT:-8080}" in port
+
+
+def test_every_service_restarts_and_has_a_healthcheck(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        assert service.get("restart") in {"unless-stopped", "always"}, name
+        test = service["healthcheck"]["test"]
+        assert test[0] in {"CMD", "CMD-SHELL"} and len(test) > 1, name
+
+
+def test_dependencies_wait_for_health(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        assert isinstance(depends_on, dict), f"{name}: depends_on needs conditions"
+        for dependency, condition in depends_on.items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+        assert REQUIRED_DEPENDENCIES.get(name, set()) <= set(depends_on), name
+
+
+@pytest.mark.parametrize("name", ["auth", "referral", "profile", "gateway"])
+def test_each_build_uses_the_repo_root_and_an_existing_dockerfile(
+    services: dict[str, Any], repo_root: Path, dockerfile: Parse, name: str
+) -> None:
+    build = services[name]["build"]
+    assert build["context"] == "."
+    path = repo_root / build["dockerfile"]
+    assert path.is_file()
+    for item in dockerfile(path):
+        if item.keyword == "COPY" and not item.arguments.startswith("--from"):
+            *sources, _ = shlex.split(item.arguments)
+            for source in sources:
+                assert (repo_root / source).exists(), f"{path}: COPY {source}"
+
+
+@pytest.mark.parametrize("name", sorted(PYTHON_SERVICES))
+def test_a_service_image_runs_its_own_app_factory_as_a_non_root_user(
+    services: dict[str, Any], repo_root: Path, dockerfile: Parse, name: str
+) -> None:
+    package = PYTHON_SERVICES[name][0]
+    instructions = dockerfile(repo_root / f"services/{name}/Dockerfile")
+    runtime = final_stage(instructions)
+
+    images = [i.arguments.split()[0] for i in instructions if i.keyword == "FROM"]
+    assert images and all(image.startswith("python:3.11-") for image in images)
+    assert instruction(runtime, "USER").split(":")[0] not in {"root", "0"}
+    builds = [i.arguments for i in instructions if i.keyword == "RUN" and "uv sync" in i.arguments]
+    assert builds and all(
+        "--frozen" in run and "--no-dev" in run and f"--package {name}-service" in run
+        for run in builds
+    )
+
+    command = exec_form(instruction(runtime, "CMD"))
+    assert command[:3] == ["uvicorn", f"{package}.main:create_app", "--factory"]
+    main = repo_root / f"services/{name}/src/{package}/main.py"
+    assert re.search(r"^def create_app\(", main.read_text(), re.MULTILINE), main
+    port = service_port(repo_root, dockerfile, name)
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert instruction(runtime, "EXPOSE") == str(port)
+
+    health_url = f"http://127.0.0.1:{port}/healthz"
+    image_check = instruction(runtime, "HEALTHCHECK").split(" CMD ", 1)[1]
+    assert health_url in " ".join(exec_form(image_check))
+    assert health_url in " ".join(services[name]["healthcheck"]["test"])
+
+
+def test_the_gateway_image_serves_the_template_and_the_frontend(
+    repo_root: Path, dockerfile: Parse
+) -> None:
+    instructions = dockerfile(repo_root / "gateway/Dockerfile")
+    assert instruction(instructions, "FROM").startswith("nginx:1.")
+    copies = {tuple(shlex.split(i.arguments)) for i in instructions if i.keyword == "COPY"}
+    env = dockerfile_env(instructions)
+    assert ("gateway/nginx.conf", "/etc/nginx/nginx.conf") in copies
+    assert ("gateway/templates/", "/etc/nginx/templates/") in copies
+    assert ("frontend/", env["FRONTEND_ROOT"] + "/") in copies
+    assert instruction(instructions, "EXPOSE") == env["GATEWAY_LISTEN"] == "8080"
+
+
+def test_the_envsubst_filter_admits_exactly_the_template_placeholders(
+    repo_root: Path, dockerfile: Parse
+) -> None:
+    pattern = dockerfile_env(dockerfile(repo_root / "gateway/Dockerfile"))["NGINX_ENVSUBST_FILTER"]
+    placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", TEMPLATE.read_text()))
+    assert placeholders == TEMPLATE_VARIABLES
+    # The image's entrypoint keeps the environment names the filter matches (awk's `~`).
+    for name in placeholders:
+        assert re.search(pattern, name), name
+    for name in (
+        "uri",
+        "host",
+        "request_id",
+        "HOSTNAME",
+        "PATH",
+        "AUTH_UPSTREAM_X",
+        "XFRONTEND_ROOT",
+    ):
+        assert not re.search(pattern, name), name
+
+
+def test_the_gateway_gets_every_template_variable(
+    services: dict[str, Any], repo_root: Path, dockerfile: Parse
+) -> None:
+    image_env = dockerfile_env(dockerfile(repo_root / "gateway/Dockerfile"))
+    env = {**image_env, **environment(services["gateway"])}
+    assert set(env) >= TEMPLATE_VARIABLES
+    for name, upstream in [
+        ("auth", "AUTH_UPSTREAM"),
+        ("referral", "REFERRAL_UPSTREAM"),
+        ("profile", "PROFILE_UPSTREAM"),
+    ]:
+        assert env[upstream] == f"{name}:{service_port(repo_root, dockerfile, name)}"
+        assert image_env[upstream] == env[upstream]
+    assert env["GATEWAY_LISTEN"] == "8080"
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No variable of this machine's environment may stand in for one compose leaves out."""
+    for settings_name in PYTHON_SERVICES.values():
+        settings = getattr(importlib.import_module(settings_name[1]), settings_name[2])
+        for name in settings_env_names(settings):
+            monkeypatch.delenv(name, raising=False)
+    yield monkeypatch
+
+
+@pytest.mark.parametrize("name", sorted(PYTHON_SERVICES))
+def test_each_service_knows_and_accepts_every_variable_compose_sets(
+    services: dict[str, Any], clean_environment: pytest.MonkeyPatch, name: str
+) -> None:
+    _, module, class_name = PYTHON_SERVICES[name]
+    settings_class = getattr(importlib.import_module(module), class_name)
+    env = environment(services[name])
+
+    assert set(env) <= settings_env_names(settings_class)
+
+    for variable, value in env.items():
+        clean_environment.setenv(variable, value)
+    settings = settings_class()
+    assert settings.app_env == "development"
+    clean_environment.setenv("APP_ENV", "production")
+    if name == "auth":
+        with pytest.raises(ValueError, match="OTP_HMAC_SECRET"):
+            settings_class()
+
+
+def test_auth_runs_in_the_contracts_local_mode(services: dict[str, Any]) -> None:
+    env = environment(services["auth"])
+    assert env["DEV_SMS_INBOX"] == "true"
+    assert env["COOKIE_SECURE"] == "false"
+    assert env["SMS_BACKEND"] == "console"
+    assert env["JWT_GENERATE_KEY_IF_MISSING"] == "true"
+    assert env["OTP_HMAC_SECRET"].startswith("dev-insecure-")
+    assert "${OTP_HMAC_SECRET:-" in services["auth"]["environment"]["OTP_HMAC_SECRET"]
+
+
+def test_the_signing_key_lives_on_a_named_volume_the_app_may_write(
+    compose: dict[str, Any], repo_root: Path, dockerfile: Parse
+) -> None:
+    auth = compose["services"]["auth"]
+    key_dir = str(Path(environment(auth)["JWT_PRIVATE_KEY_FILE"]).parent)
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in auth["volumes"])}
+    assert mounts[key_dir] in compose["volumes"]
+    # An empty named volume takes the image directory's owner: the app user's, made here.
+    runs = [
+        i.arguments
+        for i in dockerfile(repo_root / "services/auth/Dockerfile")
+        if i.keyword == "RUN"
+    ]
+    assert any(f"chown app:app {key_dir}" in run for run in runs)
+
+
+def test_service_urls_point_at_compose_services_and_their_ports(
+    services: dict[str, Any], repo_root: Path, dockerfile: Parse
+) -> None:
+    for name in PYTHON_SERVICES:
+        for variable, value in environment(services[name]).items():
+            if not value.startswith("http://"):
+                continue
+            url = urlsplit(value)
+            assert url.hostname in PYTHON_SERVICES, f"{name}.{variable}"
+            assert url.port == service_port(repo_root, dockerfile, url.hostname), variable
+    assert environment(services["referral"])["JWKS_URL"].endswith(
+        "/authentication/.well-known/jwks.json"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "variable"), [("auth", "AUTH_DATABASE_URL"), ("referral", "REFERRAL_DATABASE_URL")]
+)
+def test_each_database_url_matches_what_the_init_script_creates(
+    services: dict[str, Any], repo_root: Path, name: str, variable: str
+) -> None:
+    url = make_url(environment(services[name])[variable])
+    postgres_env = environment(services["postgres"])
+
+    assert (url.host, url.port, url.username, url.database) == ("postgres", 5432, name, name)
+    assert url.password == postgres_env[f"{name.upper()}_DB_PASSWORD"]
+    script = (repo_root / "deploy/postgres/init-databases.sh").read_text()
+    assert f'create_service_database {name} "${{{name.upper()}_DB_PASSWORD:?' in script
+    redis = urlsplit(environment(services[name])["REDIS_URL"])
+    assert (redis.hostname, redis.port) == ("redis", 6379)
+
+
+def test_postgres_runs_the_init_script(services: dict[str, Any], repo_root: Path) -> None:
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:15"
+    mounts = [volume.split(":") for volume in postgres["volumes"]]
+    script = next(m for m in mounts if m[1].startswith("/docker-entrypoint-initdb.d/"))
+    path = repo_root / script[0]
+    assert path.is_file()
+    assert path.stat().st_mode & 0o111, "the postgres image runs only executable .sh files"
+    assert services["redis"]["image"] == "redis:7"
