@@ -1,0 +1,152 @@
+"""Two people use the web pages in Chromium: sign up, invite, activate, switch language, leave."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
+
+from tests.e2e.client import new_phone
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 812}
+CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Chromium at /usr/bin/chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Person:
+    """One browser profile (its own cookies), collecting every console error it sees."""
+
+    def __init__(self, context: BrowserContext, base_url: str) -> None:
+        self.context = context
+        self.base_url = base_url
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on(
+            "console",
+            lambda message: self.errors.append(message.text) if message.type == "error" else None,
+        )
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def shoot(self, folder: Path, name: str) -> None:
+        self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def screenshots(artifacts_dir: Path, mode: str) -> Path:
+    folder = artifacts_dir / "screenshots" / mode
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def people(browser: Browser, base_url: str) -> Iterator[tuple[Person, Person]]:
+    desktop = browser.new_context(viewport=DESKTOP, locale="ru-RU")
+    phone = browser.new_context(viewport=PHONE, locale="ru-RU", is_mobile=True, has_touch=True)
+    try:
+        yield Person(desktop, base_url), Person(phone, base_url)
+    finally:
+        desktop.close()
+        phone.close()
+
+
+def sign_up(person: Person, phone: str, screenshots: Path, tag: str) -> None:
+    page = person.page
+    page.goto(person.url("/"))
+    expect(page).to_have_url(re.compile(r"/number_input/$"))
+    person.shoot(screenshots, f"number_input-{tag}")
+    page.fill("#phone", f"+7 {phone[:3]} {phone[3:6]}-{phone[6:8]}-{phone[8:]}")
+    page.click("#phone-submit")
+    expect(page).to_have_url(re.compile(r"/otp_input/$"))
+    code = page.locator("#dev-sms-code")
+    expect(code).to_have_text(re.compile(r"^\d{4}$"))
+    expect(page.locator("#countdown")).to_be_visible()
+    person.shoot(screenshots, f"otp_input-{tag}")
+    page.fill("#otp", code.inner_text())
+    page.click("#otp-submit")
+    expect(page).to_have_url(re.compile(r"/profile/$"))
+    expect(page.locator("#user-phone")).to_have_attribute("data-phone", phone)
+
+
+def test_two_people_invite_each_other_through_the_pages(
+    people: tuple[Person, Person], screenshots: Path
+) -> None:
+    alice, bob = people
+    alice_phone, bob_phone = new_phone(), new_phone()
+
+    sign_up(alice, alice_phone, screenshots, "desktop")
+    alice_code = alice.page.locator("#invite-code").inner_text().strip()
+    assert re.fullmatch(r"[A-Za-z0-9]{6}", alice_code)
+    sign_up(bob, bob_phone, screenshots, "phone")
+
+    # A mistake first: Bob's own code is refused in words, in Russian by default.
+    bob_code = bob.page.locator("#invite-code").inner_text().strip()
+    bob.page.fill("#invite-code-input", bob_code)
+    bob.page.click("#activate-submit")
+    expect(bob.page.locator("#activate-error")).to_be_visible()
+    expect(bob.page.locator("#activate-error")).to_have_text(CYRILLIC)
+
+    bob.page.fill("#invite-code-input", alice_code)
+    bob.page.click("#activate-submit")
+    expect(bob.page.locator("#activated-code")).to_have_text(alice_code)
+    expect(bob.page.locator("#activate-form")).to_be_hidden()
+    bob.shoot(screenshots, "profile-phone")
+
+    alice.page.reload()
+    expect(alice.page.locator(f'#invited-list li[data-phone="{bob_phone}"]')).to_be_visible()
+    expect(alice.page.locator("#invited-count")).to_have_text(re.compile(r"\b1\b"))
+    expect(alice.page.locator("#show-more")).to_be_hidden()
+    alice.shoot(screenshots, "profile-desktop")
+
+    alice.page.click("#lang-toggle")
+    expect(alice.page.locator("html")).to_have_attribute("lang", "en")
+    alice.page.fill("#invite-code-input", alice_code)
+    alice.page.click("#activate-submit")
+    expect(alice.page.locator("#activate-error")).to_have_text(re.compile(r"[A-Za-z]{3}"))
+    alice.shoot(screenshots, "profile-desktop-en")
+    alice.page.reload()
+    expect(alice.page.locator("html")).to_have_attribute("lang", "en")  # the choice is kept
+
+    for person in (alice, bob):
+        person.page.click("#logout")
+        expect(person.page).to_have_url(re.compile(r"/number_input/$"))
+        person.page.goto(person.url("/profile/"))
+        expect(person.page).to_have_url(re.compile(r"/number_input/$"))
+
+    # The only errors allowed are the 401s that logged-out pages get before redirecting.
+    unexpected = [e for e in alice.errors + bob.errors if "401" not in e]
+    assert unexpected == []
+
+
+def test_an_expired_access_token_is_refreshed_silently(
+    people: tuple[Person, Person], screenshots: Path
+) -> None:
+    alice, _ = people
+    sign_up(alice, new_phone(), screenshots, "refresh")
+    # Drop the access cookie as if it had expired; the refresh cookie remains.
+    kept = [c for c in alice.context.cookies() if c["name"] != "access_token"]
+    alice.context.clear_cookies()
+    alice.context.add_cookies(kept)  # type: ignore[arg-type]
+    alice.page.goto(alice.url("/profile/"))
+    expect(alice.page).to_have_url(re.compile(r"/profile/$"))
+    expect(alice.page.locator("#invite-code")).to_have_text(re.compile(r"^[A-Za-z0-9]{6}$"))
+    assert any(c["name"] == "access_token" for c in alice.context.cookies())
