@@ -1,0 +1,412 @@
+// Shared by every page: translations, the API helper, error wording and small UI helpers.
+
+export const PAGES = Object.freeze({
+  login: "/number_input/",
+  otp: "/otp_input/",
+  profile: "/profile/",
+});
+
+export const API = Object.freeze({
+  numberInput: "/authentication/api_number_input/",
+  otpInput: "/authentication/api_otp_input/",
+  devSms: "/authentication/api_dev_sms/",
+  refresh: "/authentication/api_token_refresh/",
+  logout: "/authentication/api_logout/",
+  profile: "/profile/api_profile/",
+  activate: "/referral_system/api_invite_code_activation/",
+});
+
+const LANGUAGES = ["ru", "en"];
+const LANG_KEY = "lang";
+
+function ruPlural(n, one, few, many) {
+  const tens = n % 100;
+  const units = n % 10;
+  if (tens >= 11 && tens <= 14) return many;
+  if (units === 1) return one;
+  if (units >= 2 && units <= 4) return few;
+  return many;
+}
+
+function waitRu(seconds) {
+  if (!seconds) return "Попробуйте позже.";
+  if (seconds < 60) return `Повторите через ${seconds} с.`;
+  if (seconds < 3600) return `Повторите через ${Math.ceil(seconds / 60)} мин.`;
+  return `Повторите через ${Math.ceil(seconds / 3600)} ч.`;
+}
+
+function waitEn(seconds) {
+  if (!seconds) return "Please try again later.";
+  if (seconds < 60) return `Try again in ${seconds} s.`;
+  if (seconds < 3600) return `Try again in ${Math.ceil(seconds / 60)} min.`;
+  return `Try again in ${Math.ceil(seconds / 3600)} h.`;
+}
+
+const DICTIONARY = {
+  ru: {
+    "app.name": "Реферальная система",
+    "lang.toggle": "English",
+    "common.loading": "Загрузка…",
+    "common.noscript": "Для работы сайта нужен JavaScript.",
+    "home.title": "Реферальная система",
+    "phone.title": "Вход — Реферальная система",
+    "phone.heading": "Вход и регистрация",
+    "phone.intro": "Введите номер телефона, и мы пришлём SMS с кодом. Новый аккаунт создаётся автоматически.",
+    "phone.label": "Номер телефона",
+    "phone.hint": "Например: +7 999 123-45-67, 8 999 123 45 67 или 9991234567",
+    "phone.submit": "Получить код",
+    "phone.empty": "Введите номер телефона.",
+    "otp.title": "Код из SMS — Реферальная система",
+    "otp.heading": "Код из SMS",
+    "otp.sentTo": "Мы отправили код на номер",
+    "otp.changePhone": "Изменить номер",
+    "otp.label": "Код подтверждения",
+    "otp.hint": (p) => `${p.length} ${ruPlural(p.length, "цифра", "цифры", "цифр")}`,
+    "otp.submit": "Войти",
+    "otp.resend": "Отправить код ещё раз",
+    "otp.countdown": (p) => `Новый код можно запросить через ${p.time}`,
+    "otp.resent": "Новый код отправлен.",
+    "otp.devTitle": "Симуляция SMS",
+    "otp.devNote": "Режим разработки: настоящее SMS не отправлялось, сервер показывает его здесь.",
+    "otp.devCode": "Код",
+    "profile.title": "Профиль — Реферальная система",
+    "profile.heading": "Профиль",
+    "profile.id": "ID",
+    "profile.phone": "Телефон",
+    "profile.inviteHeading": "Ваш инвайт-код",
+    "profile.inviteHint": "Поделитесь кодом: друг активирует его в своём профиле и попадёт в ваш список.",
+    "profile.copy": "Копировать",
+    "profile.copied": "Скопировано",
+    "profile.copyFailed": "Не удалось скопировать. Выделите код и нажмите Ctrl+C.",
+    "profile.activationHeading": "Активация инвайт-кода",
+    "profile.activatedText": "Вы активировали инвайт-код",
+    "profile.activateIntro": "Если вас пригласили, введите код пригласившего. Активировать можно только один код.",
+    "profile.activateLabel": "Инвайт-код",
+    "profile.activateHint": "6 символов: латинские буквы и цифры, регистр важен.",
+    "profile.activateSubmit": "Активировать",
+    "profile.activatedNow": "Инвайт-код активирован.",
+    "profile.invitedHeading": "Приглашённые пользователи",
+    "profile.invitedEmpty": "Пока никого. Поделитесь своим кодом!",
+    "profile.showMore": "Показать ещё",
+    "profile.logout": "Выйти",
+    "profile.retry": "Повторить",
+    "err.network": "Нет связи с сервером. Проверьте подключение и попробуйте ещё раз.",
+    "err.generic": "Что-то пошло не так. Попробуйте ещё раз.",
+    "err.invalid_phone": "Неверный номер. Нужно 10 цифр после +7 или 8, например +7 999 123-45-67.",
+    "err.too_many_requests": (p) => `Слишком много попыток. ${waitRu(p.seconds)}`,
+    "err.invalid_otp_format": (p) => `Введите код из ${p.length} ${ruPlural(p.length, "цифры", "цифр", "цифр")}.`,
+    "err.invalid_otp": (p) =>
+      p.attempts_left > 0
+        ? `Неверный код. Осталось попыток: ${p.attempts_left}.`
+        : "Неверный код. Попыток не осталось: запросите новый код.",
+    "err.otp_expired": "Код истёк или попытки закончились. Запросите новый код.",
+    "err.sms_unavailable": "Не удалось отправить SMS. Попробуйте позже.",
+    "err.not_authenticated": "Сессия истекла. Войдите снова.",
+    "err.upstream_unavailable": "Сервис временно недоступен. Попробуйте через минуту.",
+    "err.invalid_invite_code_format": "Инвайт-код состоит из 6 латинских букв или цифр.",
+    "err.invite_code_not_found": "Такого инвайт-кода нет. Проверьте код и регистр букв.",
+    "err.own_invite_code": "Это ваш собственный код, его нельзя активировать.",
+    "err.invite_code_already_activated": (p) =>
+      `Вы уже активировали код ${p.activated_invite_code}. Активировать можно только один код.`,
+    "err.referral_cycle":
+      "Этот код принадлежит тому, кого пригласили вы (напрямую или через других): получился бы круг приглашений.",
+  },
+  en: {
+    "app.name": "Referral system",
+    "lang.toggle": "Русский",
+    "common.loading": "Loading…",
+    "common.noscript": "This site needs JavaScript.",
+    "home.title": "Referral system",
+    "phone.title": "Sign in — Referral system",
+    "phone.heading": "Sign in or sign up",
+    "phone.intro": "Enter your phone number and we will text you a code. New accounts are created automatically.",
+    "phone.label": "Phone number",
+    "phone.hint": "For example: +7 999 123-45-67, 8 999 123 45 67 or 9991234567",
+    "phone.submit": "Get a code",
+    "phone.empty": "Enter your phone number.",
+    "otp.title": "SMS code — Referral system",
+    "otp.heading": "Code from the SMS",
+    "otp.sentTo": "We sent a code to",
+    "otp.changePhone": "Change number",
+    "otp.label": "Verification code",
+    "otp.hint": (p) => `${p.length} digits`,
+    "otp.submit": "Sign in",
+    "otp.resend": "Send a new code",
+    "otp.countdown": (p) => `You can request a new code in ${p.time}`,
+    "otp.resent": "A new code has been sent.",
+    "otp.devTitle": "Simulated SMS",
+    "otp.devNote": "Development mode: no real SMS was sent, the server shows it here.",
+    "otp.devCode": "Code",
+    "profile.title": "Profile — Referral system",
+    "profile.heading": "Profile",
+    "profile.id": "ID",
+    "profile.phone": "Phone",
+    "profile.inviteHeading": "Your invite code",
+    "profile.inviteHint": "Share it: a friend activates it in their profile and appears in your list.",
+    "profile.copy": "Copy",
+    "profile.copied": "Copied",
+    "profile.copyFailed": "Could not copy. Select the code and press Ctrl+C.",
+    "profile.activationHeading": "Invite code activation",
+    "profile.activatedText": "You activated the invite code",
+    "profile.activateIntro": "If someone invited you, enter their code. You can activate only one code.",
+    "profile.activateLabel": "Invite code",
+    "profile.activateHint": "6 characters: Latin letters and digits, case-sensitive.",
+    "profile.activateSubmit": "Activate",
+    "profile.activatedNow": "Invite code activated.",
+    "profile.invitedHeading": "Invited users",
+    "profile.invitedEmpty": "Nobody yet. Share your code!",
+    "profile.showMore": "Show more",
+    "profile.logout": "Log out",
+    "profile.retry": "Try again",
+    "err.network": "Cannot reach the server. Check your connection and try again.",
+    "err.generic": "Something went wrong. Please try again.",
+    "err.invalid_phone": "Invalid number: it needs 10 digits after +7 or 8, e.g. +7 999 123-45-67.",
+    "err.too_many_requests": (p) => `Too many attempts. ${waitEn(p.seconds)}`,
+    "err.invalid_otp_format": (p) => `Enter the ${p.length}-digit code.`,
+    "err.invalid_otp": (p) =>
+      p.attempts_left > 0
+        ? `Wrong code. Attempts left: ${p.attempts_left}.`
+        : "Wrong code. No attempts left: request a new code.",
+    "err.otp_expired": "The code has expired or has no tries left. Request a new code.",
+    "err.sms_unavailable": "The SMS could not be sent. Please try again later.",
+    "err.not_authenticated": "Your session has expired. Please sign in again.",
+    "err.upstream_unavailable": "The service is temporarily unavailable. Try again in a minute.",
+    "err.invalid_invite_code_format": "An invite code is 6 Latin letters or digits.",
+    "err.invite_code_not_found": "There is no such invite code. Check it, including upper and lower case.",
+    "err.own_invite_code": "That is your own code; you cannot activate it.",
+    "err.invite_code_already_activated": (p) =>
+      `You have already activated the code ${p.activated_invite_code}. Only one code can be activated.`,
+    "err.referral_cycle":
+      "This code belongs to someone you invited (directly or through others): that would make a referral loop.",
+  },
+};
+
+// Storage can throw (disabled cookies, some private modes); the pages must still work without it.
+function storageGet(storage, key) {
+  try {
+    return window[storage].getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function storageSet(storage, key, value) {
+  try {
+    window[storage].setItem(key, value);
+  } catch {
+    // Nothing to do: the value just does not survive a reload.
+  }
+}
+
+function storageRemove(storage, key) {
+  try {
+    window[storage].removeItem(key);
+  } catch {
+    // Same as above.
+  }
+}
+
+const savedLang = storageGet("localStorage", LANG_KEY);
+let lang = LANGUAGES.includes(savedLang) ? savedLang : "ru";
+
+export function t(key, params = {}) {
+  const entry = DICTIONARY[lang][key] ?? DICTIONARY.ru[key] ?? key;
+  return typeof entry === "function" ? entry(params) : entry;
+}
+
+/** Sets translated text and remembers the key so a language switch can redraw it. */
+export function setText(element, key, params) {
+  element.dataset.i18n = key;
+  if (params) element.dataset.i18nArgs = JSON.stringify(params);
+  else delete element.dataset.i18nArgs;
+  element.textContent = t(key, params);
+}
+
+export function formatDateTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const locale = lang === "ru" ? "ru-RU" : "en-GB";
+  return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(date);
+}
+
+function applyLanguage() {
+  document.documentElement.lang = lang;
+  for (const element of document.querySelectorAll("[data-i18n]")) {
+    const args = element.dataset.i18nArgs;
+    element.textContent = t(element.dataset.i18n, args ? JSON.parse(args) : undefined);
+  }
+  for (const time of document.querySelectorAll("time[datetime]")) {
+    time.textContent = formatDateTime(time.dateTime);
+  }
+  const toggle = document.getElementById("lang-toggle");
+  if (toggle) toggle.lang = lang === "ru" ? "en" : "ru";
+}
+
+/** Applies the saved language and wires the language switch; every page script calls it first. */
+export function initPage() {
+  applyLanguage();
+  document.getElementById("lang-toggle")?.addEventListener("click", () => {
+    lang = lang === "ru" ? "en" : "ru";
+    storageSet("localStorage", LANG_KEY, lang);
+    applyLanguage();
+  });
+}
+
+// --- API ---------------------------------------------------------------------------------
+
+async function readJson(response) {
+  if (!(response.headers.get("Content-Type") ?? "").includes("json")) return null;
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+function retryAfterSeconds(response, data) {
+  const fromBody = Number(data?.retry_after);
+  if (Number.isFinite(fromBody) && fromBody > 0) return Math.ceil(fromBody);
+  const fromHeader = Number(response.headers.get("Retry-After"));
+  return Number.isFinite(fromHeader) && fromHeader > 0 ? Math.ceil(fromHeader) : null;
+}
+
+async function send(path, method, body) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (method !== "GET") {
+    // State changes are JSON-only on the server (CSRF defence), even when there is nothing to send.
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body ?? {});
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    return { ok: false, status: 0, data: null, retryAfter: null };
+  }
+  const data = await readJson(response);
+  return { ok: response.ok, status: response.status, data, retryAfter: retryAfterSeconds(response, data) };
+}
+
+let refreshing = null;
+
+function refreshSession() {
+  // Parallel 401s share one refresh: refresh tokens rotate, so a second use would revoke the login.
+  if (!refreshing) {
+    refreshing = send(API.refresh, "POST").then((result) => result.ok);
+    refreshing.finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+/** Navigates away; the promise never settles, so callers simply stop where they are. */
+export function leaveFor(url) {
+  window.location.replace(url);
+  return new Promise(() => {});
+}
+
+/**
+ * Calls the API with JSON and the session cookies. Resolves to {ok, status, data, retryAfter};
+ * status 0 means the server could not be reached. With `auth` (the default) a 401 triggers one
+ * silent token refresh and one retry; a second 401 sends the browser to the login page.
+ */
+export async function api(path, { method = "GET", body, auth = true } = {}) {
+  let result = await send(path, method, body);
+  if (!auth || result.status !== 401) return result;
+  if (await refreshSession()) result = await send(path, method, body);
+  if (result.status === 401) return leaveFor(PAGES.login);
+  return result;
+}
+
+/** The words for a failed call: {key, params} for `showMessage`. */
+export function describeError(result, extra = {}) {
+  if (result.status === 0) return { key: "err.network" };
+  const code = result.data?.code;
+  const key = `err.${code}`;
+  if (!code || !Object.hasOwn(DICTIONARY.ru, key)) return { key: "err.generic" };
+  if (typeof DICTIONARY.ru[key] !== "function") return { key };
+  const params = {
+    ...extra,
+    seconds: result.retryAfter ?? undefined,
+    attempts_left: result.data.attempts_left,
+    activated_invite_code: result.data.activated_invite_code,
+  };
+  return { key, params };
+}
+
+// --- UI helpers --------------------------------------------------------------------------
+
+export function showMessage(element, { key, params }) {
+  setText(element, key, params);
+  element.hidden = false;
+}
+
+export function clearText(element) {
+  delete element.dataset.i18n;
+  delete element.dataset.i18nArgs;
+  element.textContent = "";
+}
+
+export function clearMessage(element) {
+  clearText(element);
+  element.hidden = true;
+}
+
+const focusBeforeBusy = new WeakSet();
+
+/** Disables a button while its request runs; a keyboard user's focus comes back to it after. */
+export function setBusy(button, busy) {
+  if (busy && document.activeElement === button) focusBeforeBusy.add(button);
+  button.disabled = busy;
+  button.setAttribute("aria-busy", String(busy));
+  if (busy || !focusBeforeBusy.delete(button)) return;
+  // Disabling drops focus to <body>; only take it back if nothing else claimed it meanwhile.
+  if (document.activeElement === document.body && !button.hidden) button.focus();
+}
+
+export function markInvalid(input, invalid) {
+  if (invalid) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+/** `9991234567` → `+7 999 123-45-67`; anything else is shown as it came. */
+export function formatPhone(phone) {
+  const match = /^(\d{3})(\d{3})(\d{2})(\d{2})$/.exec(phone ?? "");
+  return match ? `+7 ${match[1]} ${match[2]}-${match[3]}-${match[4]}` : String(phone ?? "");
+}
+
+// --- The login in progress, handed from /number_input/ to /otp_input/ ----------------------
+
+const PENDING = { phone: "login.phone", otpLength: "login.otpLength", resendAt: "login.resendAt" };
+const DEFAULT_OTP_LENGTH = 4;
+
+export const pendingLogin = {
+  /** Stores the answer of POST api_number_input and returns what `load` would. */
+  save({ phone, otp_length: otpLength = DEFAULT_OTP_LENGTH, resend_in: resendIn = 0 }) {
+    const login = { phone, otpLength, resendAt: Date.now() + resendIn * 1000 };
+    storageSet("sessionStorage", PENDING.phone, phone);
+    storageSet("sessionStorage", PENDING.otpLength, String(otpLength));
+    storageSet("sessionStorage", PENDING.resendAt, String(login.resendAt));
+    return login;
+  },
+  /** Pushes the next allowed resend `seconds` into the future and returns that moment. */
+  delayResend(seconds) {
+    const resendAt = Date.now() + seconds * 1000;
+    storageSet("sessionStorage", PENDING.resendAt, String(resendAt));
+    return resendAt;
+  },
+  load() {
+    const phone = storageGet("sessionStorage", PENDING.phone);
+    if (!phone) return null;
+    const otpLength = Number(storageGet("sessionStorage", PENDING.otpLength));
+    return {
+      phone,
+      otpLength: Number.isInteger(otpLength) && otpLength > 0 ? otpLength : DEFAULT_OTP_LENGTH,
+      resendAt: Number(storageGet("sessionStorage", PENDING.resendAt)) || 0,
+    };
+  },
+  clear() {
+    for (const key of Object.values(PENDING)) storageRemove("sessionStorage", key);
+  },
+};

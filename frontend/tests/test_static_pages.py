@@ -1,0 +1,185 @@
+"""Static checks of the pages: CSP-safe markup, test hooks, labels and complete translations."""
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+FRONTEND = Path(__file__).resolve().parents[1]
+COMMON_JS = FRONTEND / "static" / "js" / "common.js"
+PAGES = {
+    "/": FRONTEND / "index.html",
+    "/number_input/": FRONTEND / "number_input" / "index.html",
+    "/otp_input/": FRONTEND / "otp_input" / "index.html",
+    "/profile/": FRONTEND / "profile" / "index.html",
+}
+HOOKS: dict[str, set[str]] = {
+    "/": set(),
+    "/number_input/": {"phone-form", "phone", "phone-submit"},
+    "/otp_input/": {
+        "otp-form",
+        "otp",
+        "otp-submit",
+        "resend",
+        "countdown",
+        "dev-sms",
+        "dev-sms-code",
+    },
+    "/profile/": {
+        "user-id",
+        "user-phone",
+        "invite-code",
+        "copy-code",
+        "activated-code",
+        "activate-form",
+        "invite-code-input",
+        "activate-submit",
+        "activate-error",
+        "invited-count",
+        "invited-list",
+        "show-more",
+        "logout",
+    },
+}
+# Every error code of the public contract that a page can meet, shown in words.
+CONTRACT_ERROR_CODES = {
+    "invalid_phone",
+    "too_many_requests",
+    "invalid_otp_format",
+    "invalid_otp",
+    "otp_expired",
+    "not_authenticated",
+    "upstream_unavailable",
+    "invalid_invite_code_format",
+    "invite_code_not_found",
+    "own_invite_code",
+    "invite_code_already_activated",
+    "referral_cycle",
+}
+
+
+@dataclass
+class Page:
+    elements: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    inline_scripts: int = 0
+
+    def by_id(self, element_id: str) -> tuple[str, dict[str, str]]:
+        matches = [e for e in self.elements if e[1].get("id") == element_id]
+        assert len(matches) == 1, f"#{element_id} appears {len(matches)} times"
+        return matches[0]
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.page = Page()
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.page.elements.append((tag, {name: value or "" for name, value in attrs}))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.page.inline_scripts += 1
+
+
+def parse(path: Path) -> Page:
+    collector = _Collector()
+    collector.feed(path.read_text(encoding="utf-8"))
+    return collector.page
+
+
+def dictionary_keys() -> dict[str, set[str]]:
+    source = COMMON_JS.read_text(encoding="utf-8")
+    body = source[source.index("const DICTIONARY = {") :]
+    ru, en = body.split("\n  en: {", 1)
+    en = en.split("\n};", 1)[0]
+    key = re.compile(r'^\s{4}"([\w.]+)":', re.MULTILINE)
+    return {"ru": set(key.findall(ru)), "en": set(key.findall(en))}
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, set[str]]:
+    return dictionary_keys()
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_page_is_csp_safe(url: str) -> None:
+    page = parse(PAGES[url])
+    assert page.inline_scripts == 0
+    for tag, attrs in page.elements:
+        assert tag != "style"
+        assert "style" not in attrs
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        for name in ("src", "href"):
+            assert not attrs.get(name, "").startswith(("http:", "https:", "//")), attrs
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_page_assets_exist(url: str) -> None:
+    page = parse(PAGES[url])
+    scripts = [a["src"] for t, a in page.elements if t == "script"]
+    links = {a["rel"]: a["href"] for t, a in page.elements if t == "link"}
+    assert links["stylesheet"] == "/static/app.css"
+    assert links["icon"] == "/static/favicon.svg"
+    assert len(scripts) == 1
+    for asset in [*scripts, *links.values()]:
+        assert (FRONTEND / asset.lstrip("/")).is_file(), asset
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_page_has_its_test_hooks(url: str) -> None:
+    page = parse(PAGES[url])
+    assert page.by_id("lang-toggle")[0] == "button"
+    assert page.by_id("error")[1].get("role") == "alert"
+    for hook in HOOKS[url]:
+        page.by_id(hook)
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_every_input_has_a_label(url: str) -> None:
+    page = parse(PAGES[url])
+    labelled = {a.get("for") for t, a in page.elements if t == "label"}
+    for tag, attrs in page.elements:
+        if tag == "input":
+            assert attrs["id"] in labelled, attrs
+            assert attrs.get("inputmode") == "numeric" or attrs["id"] == "invite-code-input"
+
+
+def test_code_inputs_help_the_browser() -> None:
+    assert parse(PAGES["/number_input/"]).by_id("phone")[1]["autocomplete"] == "tel"
+    assert parse(PAGES["/otp_input/"]).by_id("otp")[1]["autocomplete"] == "one-time-code"
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_page_strings_are_translated(url: str, keys: dict[str, set[str]]) -> None:
+    used = {a["data-i18n"] for _, a in parse(PAGES[url]).elements if "data-i18n" in a}
+    assert used
+    assert used <= keys["ru"]
+    assert used <= keys["en"]
+
+
+def test_both_languages_have_the_same_keys(keys: dict[str, set[str]]) -> None:
+    assert keys["ru"]
+    assert keys["ru"] == keys["en"]
+
+
+def test_every_script_key_is_translated(keys: dict[str, set[str]]) -> None:
+    pattern = re.compile(r'(?:setText\([^,]+, |key: )"([\w.]+)"')
+    used = {
+        key
+        for script in (FRONTEND / "static" / "js").glob("*.js")
+        for key in pattern.findall(script.read_text(encoding="utf-8"))
+    }
+    assert used
+    assert used <= keys["ru"]
+
+
+def test_contract_errors_have_words(keys: dict[str, set[str]]) -> None:
+    assert {f"err.{code}" for code in CONTRACT_ERROR_CODES} <= keys["ru"]
