@@ -1,0 +1,208 @@
+"""HTTP routes: parse, call the service, shape the answer and the cookies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Cookie, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from auth_service import service
+from auth_service.config import AuthSettings
+from auth_service.deps import STATE_CHANGE, AuthDep, ClientAddress, SessionDep, SettingsDep
+from auth_service.schemas import (
+    DevSmsResponse,
+    ErrorResponse,
+    LoginResponse,
+    LogoutRequest,
+    NumberInputRequest,
+    NumberInputResponse,
+    OtpInputRequest,
+    RefreshRequest,
+    TokenResponse,
+    UserOut,
+)
+from auth_service.service import Grant
+from common.errors import VALIDATION_CODE
+from common.security import ACCESS_COOKIE, CurrentPrincipal, access_token_from
+
+AUTH_PATH = "/authentication/"
+LOGIN_COOKIE = "login_id"
+REFRESH_COOKIE = "refresh_token"
+NO_STORE = {"Cache-Control": "no-store"}
+JWKS_MAX_AGE_SECONDS = 300
+
+router = APIRouter(prefix="/authentication", tags=["authentication"])
+dev_router = APIRouter(prefix="/authentication", tags=["development"])
+internal_router = APIRouter(prefix="/internal", tags=["internal"])
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+def _set_cookie(
+    response: Response, settings: AuthSettings, name: str, value: str, *, path: str, max_age: int
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def _clear_cookie(response: Response, settings: AuthSettings, name: str, *, path: str) -> None:
+    response.delete_cookie(
+        name, path=path, secure=settings.cookie_secure, httponly=True, samesite="lax"
+    )
+
+
+def _hand_out(response: Response, settings: AuthSettings, grant: Grant) -> None:
+    response.headers.update(NO_STORE)
+    _set_cookie(
+        response,
+        settings,
+        ACCESS_COOKIE,
+        grant.access.token,
+        path="/",
+        max_age=settings.access_token_ttl_seconds,
+    )
+    _set_cookie(
+        response,
+        settings,
+        REFRESH_COOKIE,
+        grant.refresh.token,
+        path=AUTH_PATH,
+        max_age=settings.refresh_token_ttl_seconds,
+    )
+
+
+@router.post(
+    "/api_number_input/",
+    dependencies=STATE_CHANGE,
+    openapi_extra={VALIDATION_CODE: "invalid_phone"},
+    responses=_errors(403, 415, 422, 429, 503),
+    summary="Send a one-time code to a phone",
+)
+def number_input(
+    body: NumberInputRequest,
+    response: Response,
+    ctx: AuthDep,
+    settings: SettingsDep,
+    client: ClientAddress,
+) -> NumberInputResponse:
+    pending = service.start_login(ctx, phone=body.phone, client=client)
+    response.headers.update(NO_STORE)
+    _set_cookie(
+        response,
+        settings,
+        LOGIN_COOKIE,
+        pending.login_id,
+        path=AUTH_PATH,
+        max_age=pending.expires_in,
+    )
+    return NumberInputResponse.of(pending)
+
+
+@router.post(
+    "/api_otp_input/",
+    dependencies=STATE_CHANGE,
+    openapi_extra={VALIDATION_CODE: "invalid_otp_format"},
+    responses=_errors(400, 403, 410, 415, 422, 429),
+    summary="Sign in with the code; registers the phone on its first sign-in",
+)
+def otp_input(
+    body: OtpInputRequest,
+    response: Response,
+    ctx: AuthDep,
+    settings: SettingsDep,
+    session: SessionDep,
+    login_id_cookie: Annotated[str | None, Cookie(alias=LOGIN_COOKIE)] = None,
+) -> LoginResponse:
+    grant = service.complete_login(
+        ctx,
+        session,
+        code=body.otp,
+        login_id=body.login_id,
+        phone=body.phone,
+        cookie_login_id=login_id_cookie,
+    )
+    _hand_out(response, settings, grant)
+    _clear_cookie(response, settings, LOGIN_COOKIE, path=AUTH_PATH)
+    return LoginResponse.of_login(grant, expires_in=settings.access_token_ttl_seconds)
+
+
+@router.post(
+    "/api_token_refresh/",
+    dependencies=STATE_CHANGE,
+    openapi_extra={VALIDATION_CODE: "invalid_refresh_token"},
+    responses=_errors(401, 403, 415, 422),
+    summary="Exchange the refresh token for new tokens (the old one is retired)",
+)
+def token_refresh(
+    response: Response,
+    ctx: AuthDep,
+    settings: SettingsDep,
+    body: RefreshRequest | None = None,
+    refresh_cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE)] = None,
+) -> TokenResponse:
+    token = (body.refresh_token if body else None) or refresh_cookie
+    grant = service.refresh_tokens(ctx, refresh_token=token)
+    _hand_out(response, settings, grant)
+    return TokenResponse.of(grant, expires_in=settings.access_token_ttl_seconds)
+
+
+@router.post(
+    "/api_logout/",
+    status_code=204,
+    dependencies=STATE_CHANGE,
+    responses=_errors(403, 415, 422),
+    summary="Revoke the login (refresh family) and the access token; clear the cookies",
+)
+def logout(
+    request: Request,
+    response: Response,
+    ctx: AuthDep,
+    settings: SettingsDep,
+    body: LogoutRequest | None = None,
+    refresh_cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE)] = None,
+) -> None:
+    service.logout(
+        ctx,
+        access_token=access_token_from(request),
+        refresh_token=(body.refresh_token if body else None) or refresh_cookie,
+    )
+    _clear_cookie(response, settings, ACCESS_COOKIE, path="/")
+    _clear_cookie(response, settings, REFRESH_COOKIE, path=AUTH_PATH)
+    _clear_cookie(response, settings, LOGIN_COOKIE, path=AUTH_PATH)
+
+
+@router.get("/.well-known/jwks.json", summary="The public keys that verify access tokens")
+def jwks(request: Request) -> JSONResponse:
+    return JSONResponse(
+        request.app.state.public_jwks,
+        headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"},
+    )
+
+
+@dev_router.get(
+    "/api_dev_sms/",
+    openapi_extra={VALIDATION_CODE: "invalid_phone"},
+    responses=_errors(404, 422),
+    summary="The latest simulated SMS of a phone (DEV_SMS_INBOX=true only)",
+)
+def dev_sms(ctx: AuthDep, response: Response, phone: Annotated[str, Query()]) -> DevSmsResponse:
+    sms = service.latest_sms(ctx, phone=phone)
+    response.headers.update(NO_STORE)
+    return DevSmsResponse.of(sms)
+
+
+@internal_router.get(
+    "/users/me", responses=_errors(401), summary="The caller, for the other services"
+)
+def users_me(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
+    return UserOut.of(service.current_user(session, user_id=principal.user_id))

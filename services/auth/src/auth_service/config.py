@@ -1,0 +1,87 @@
+"""Auth service settings: environment variables only, read once per process."""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from common.settings import DEV_SECRET_PREFIX, ServiceSettings
+
+Network = IPv4Network | IPv6Network
+
+
+class AuthSettings(ServiceSettings):
+    auth_database_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/auth"
+    db_pool_size: int = Field(10, ge=1, le=100)
+
+    otp_length: int = Field(4, ge=4, le=8)
+    otp_ttl_seconds: int = Field(300, ge=1)
+    otp_max_attempts: int = Field(3, ge=1)
+    otp_lockout_failures: int = Field(10, ge=1)
+    otp_lockout_seconds: int = Field(3600, ge=1)
+    otp_resend_cooldown_seconds: int = Field(60, ge=0)
+    otp_max_per_phone_per_hour: int = Field(5, ge=1)
+    otp_max_per_ip_per_hour: int = Field(30, ge=1)
+    otp_hmac_secret: SecretStr = SecretStr(f"{DEV_SECRET_PREFIX}otp-hmac-key")
+
+    access_token_ttl_seconds: int = Field(600, ge=30)
+    refresh_token_ttl_seconds: int = Field(2_592_000, ge=60)
+
+    sms_backend: Literal["console"] = "console"
+    dev_sms_inbox: bool = False
+
+    # The Ed25519 signing key: the PEM itself, or a file holding it.
+    jwt_private_key: SecretStr | None = None
+    jwt_private_key_file: Path | None = None
+    # For `make run`/`make stack`: create the key file on first start.
+    jwt_generate_key_if_missing: bool = False
+    # Public keys published besides the signing key's, e.g. the previous key during a rotation.
+    jwt_extra_public_keys_file: Path | None = None
+
+    # Peers whose X-Forwarded-For is believed (the gateway); anyone else's is ignored.
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = (
+        IPv4Network("127.0.0.1/32"),
+        IPv6Network("::1/128"),
+    )
+
+    @field_validator(
+        "jwt_private_key", "jwt_private_key_file", "jwt_extra_public_keys_file", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # Compose files and .env templates often pass `NAME=` for "not set".
+        return None if value == "" else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        """Accept a JSON list or a comma-separated string; a bare address is a /32 or /128."""
+        if isinstance(value, str):
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+            value = [item.strip() for item in items if str(item).strip()]
+        if isinstance(value, list | tuple):
+            return tuple(ip_network(item, strict=False) for item in value)
+        return value
+
+    def secret_fields(self) -> dict[str, Any]:
+        return {"otp_hmac_secret": self.otp_hmac_secret}
+
+    @model_validator(mode="after")
+    def _require_a_real_signing_key_in_production(self) -> AuthSettings:
+        if not self.is_production:
+            return self
+        if self.jwt_private_key is None and self.jwt_private_key_file is None:
+            raise ValueError(
+                "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must be set when APP_ENV=production"
+            )
+        if self.jwt_generate_key_if_missing:
+            raise ValueError(
+                "JWT_GENERATE_KEY_IF_MISSING is for local runs, not for APP_ENV=production"
+            )
+        return self

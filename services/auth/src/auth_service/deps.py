@@ -1,0 +1,47 @@
+"""FastAPI dependencies of the auth routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from auth_service.config import AuthSettings
+from auth_service.ratelimit import client_address
+from auth_service.service import AuthContext
+from common.db import session_dependency
+from common.security import check_same_origin, require_json
+
+
+def get_context(request: Request) -> AuthContext:
+    context: AuthContext = request.app.state.auth
+    return context
+
+
+def get_settings(request: Request) -> AuthSettings:
+    settings: AuthSettings = request.app.state.settings
+    return settings
+
+
+AuthDep = Annotated[AuthContext, Depends(get_context)]
+SettingsDep = Annotated[AuthSettings, Depends(get_settings)]
+# "function" scope: commit before the response is sent, so a failed commit is never a 200.
+SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
+
+
+def same_origin(request: Request, settings: SettingsDep) -> None:
+    check_same_origin(request, settings.allowed_origins)
+
+
+# Every state-changing route: JSON bodies only, and no cookie-borne request from another site.
+STATE_CHANGE = [Depends(require_json), Depends(same_origin)]
+
+
+def get_client_address(request: Request, settings: SettingsDep) -> str:
+    peer = request.client.host if request.client else None
+    forwarded_for = request.headers.getlist("x-forwarded-for")
+    return client_address(peer, forwarded_for, settings.trusted_proxies)
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]

@@ -1,0 +1,87 @@
+"""The auth service's failures, each with the status and code the contract gives it."""
+
+from __future__ import annotations
+
+import logging
+
+import redis.exceptions
+import sqlalchemy.exc
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from common.errors import AppError, error_response
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidPhone(AppError):
+    status_code = 422
+    code = "invalid_phone"
+    detail = "Enter a phone number of 10 digits, e.g. 9991234567."
+
+
+class InvalidOtpFormat(AppError):
+    status_code = 422
+    code = "invalid_otp_format"
+    detail = "The code is not in the expected format."
+
+
+class InvalidOtp(AppError):
+    status_code = 400
+    code = "invalid_otp"
+    detail = "The code is wrong."
+
+    def __init__(self, *, attempts_left: int) -> None:
+        super().__init__(attempts_left=attempts_left)
+
+
+class OtpExpired(AppError):
+    status_code = 410
+    code = "otp_expired"
+    detail = "The code has expired or was used up. Request a new one."
+
+
+class InvalidRefreshToken(AppError):
+    status_code = 401
+    code = "invalid_refresh_token"
+    detail = "The refresh token is not valid. Sign in again."
+
+
+class NoSms(AppError):
+    status_code = 404
+    code = "no_sms"
+    detail = "No simulated SMS with a valid code for this phone."
+
+
+class SmsUnavailable(AppError):
+    status_code = 503
+    code = "sms_unavailable"
+    detail = "The code could not be sent. Try again later."
+
+
+# A store that does not answer is an outage, not a bug: 503 and a hint to retry, not a 500.
+STORE_OUTAGES: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.TimeoutError,
+)
+STORE_RETRY_AFTER_SECONDS = 5
+
+
+async def _store_outage(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning(
+        "a backing store is unavailable",
+        extra={"path": request.url.path, "error": type(exc).__name__},
+    )
+    return error_response(
+        503,
+        "service_unavailable",
+        "The service cannot reach its storage. Try again shortly.",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+    )
+
+
+def install_store_outage_handler(app: FastAPI) -> None:
+    for outage in STORE_OUTAGES:
+        app.add_exception_handler(outage, _store_outage)

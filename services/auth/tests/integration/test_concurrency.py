@@ -1,0 +1,90 @@
+"""Races on the real PostgreSQL and Redis, with real threads."""
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from auth_service import repository
+from auth_service.main import MIGRATIONS
+from auth_service.models import User
+from common.db import create_db_engine, run_migrations
+
+OTP_INPUT = "/authentication/api_otp_input/"
+REFRESH = "/authentication/api_token_refresh/"
+T = TypeVar("T")
+
+
+def all_at_once(count: int, action: Callable[[int], T]) -> list[T]:
+    """Run `action(i)` in `count` threads released together."""
+    start = threading.Barrier(count)
+
+    def run(index: int) -> T:
+        start.wait()
+        return action(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def post_together(client: TestClient, path: str, body: dict[str, str], count: int) -> list[Any]:
+    client.cookies.clear()
+    return all_at_once(count, lambda _: client.post(path, json=body))
+
+
+def test_one_code_checked_twice_at_once_signs_in_once(
+    make_client: Callable[..., TestClient], flow_for: Any
+) -> None:
+    client = make_client()
+    flow = flow_for(client)
+    for round_ in range(5):
+        phone = f"99900000{round_:02d}"
+        login_id = flow.request_code(phone)["login_id"]
+        code = flow.read_code(phone)
+        answers = post_together(client, OTP_INPUT, {"otp": code, "login_id": login_id}, 2)
+        assert sorted(a.status_code for a in answers) == [200, 410], round_
+
+
+def test_twenty_wrong_guesses_at_once_get_three_tries(client: TestClient, flow: Any) -> None:
+    login_id = flow.request_code()["login_id"]
+    code = flow.read_code()
+    answers = post_together(client, OTP_INPUT, {"otp": flow.wrong(code), "login_id": login_id}, 20)
+    wrong = [a.json()["attempts_left"] for a in answers if a.status_code == 400]
+    assert sorted(wrong) == [0, 1, 2]
+    assert sorted(a.status_code for a in answers) == [400] * 3 + [410] * 17
+    late = client.post(OTP_INPUT, json={"otp": code, "login_id": login_id})
+    assert late.status_code == 410
+
+
+def test_one_refresh_token_used_twice_at_once_rotates_once(client: TestClient, flow: Any) -> None:
+    for round_ in range(5):
+        token = flow.sign_in(f"99911111{round_:02d}")["refresh_token"]
+        answers = post_together(client, REFRESH, {"refresh_token": token}, 2)
+        assert sorted(a.status_code for a in answers) == [200, 401], round_
+
+
+def test_fifty_first_sign_ins_of_one_phone_make_one_user(
+    require_postgres: None, make_settings: Any
+) -> None:
+    settings = make_settings()
+    run_migrations(script_location=MIGRATIONS, url=settings.auth_database_url)
+    engine = create_db_engine(settings.auth_database_url, pool_size=25, max_overflow=0)
+    try:
+
+        def sign_in(_: int) -> repository.SignIn:
+            with Session(engine) as session:
+                result = repository.record_sign_in(session, phone="9991234567")
+                session.commit()
+                return result
+
+        results = all_at_once(50, sign_in)
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(User)) == 1
+        assert len({result.user.id for result in results}) == 1
+        assert sum(result.is_new for result in results) == 1
+    finally:
+        engine.dispose()
