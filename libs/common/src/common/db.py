@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from alembic import command
 from alembic.config import Config
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine, MetaData, create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 
@@ -78,6 +78,11 @@ def session_dependency(request: Request) -> Iterator[Session]:
             session.rollback()
             raise
         session.commit()
+
+
+# "function" scope: the commit happens before the response is sent, so a failed commit is never
+# answered with a 200 (FastAPI's default scope would run it after the response).
+SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
 
 
 def run_migrations(*, script_location: Path, url: str) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -86,7 +88,20 @@ def error_response(
     )
 
 
+# A store that does not answer is an outage, not a bug: 503 and a hint to retry, not a 500.
+STORE_OUTAGES: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.TimeoutError,
+)
+STORE_RETRY_AFTER_SECONDS = 5
+
+# What Starlette/FastAPI say when a body cannot even be decoded (e.g. not UTF-8).
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+
 _HTTP_CODES = {
+    400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
@@ -121,9 +136,24 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSEABLE_BODY:
+        return error_response(422, "invalid_json", "The body is not valid JSON.")
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     return error_response(exc.status_code, code, detail, headers=exc.headers)
+
+
+async def _store_outage(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning(
+        "a backing store is unavailable",
+        extra={"path": request.url.path, "error": type(exc).__name__},
+    )
+    return error_response(
+        503,
+        "service_unavailable",
+        "The service cannot reach its storage. Try again shortly.",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -136,4 +166,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for outage in STORE_OUTAGES:
+        app.add_exception_handler(outage, _store_outage)
     app.add_exception_handler(Exception, _unhandled)

@@ -34,6 +34,8 @@ class Principal:
     jti: str
     expires_at: int
     token: str
+    # The login (refresh-token family) the token was minted for, when the issuer names one.
+    session_id: str | None = None
 
 
 class KeySource(Protocol):
@@ -157,8 +159,14 @@ class TokenVerifier:
             raise NotAuthenticated("The access token is not valid.")
         if self._revocations.is_revoked(str(jti)):
             raise NotAuthenticated("The access token has been revoked.")
+        sid = claims.get("sid")
         return Principal(
-            user_id=int(sub), phone=phone, jti=str(jti), expires_at=int(claims["exp"]), token=token
+            user_id=int(sub),
+            phone=phone,
+            jti=str(jti),
+            expires_at=int(claims["exp"]),
+            token=token,
+            session_id=sid if isinstance(sid, str) else None,
         )
 
 

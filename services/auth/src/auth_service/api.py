@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from auth_service import service
 from auth_service.config import AuthSettings
-from auth_service.deps import STATE_CHANGE, AuthDep, ClientAddress, SessionDep, SettingsDep
+from auth_service.deps import STATE_CHANGE, AuthDep, ClientAddress, SettingsDep
 from auth_service.schemas import (
     DevSmsResponse,
     ErrorResponse,
@@ -23,6 +23,7 @@ from auth_service.schemas import (
     UserOut,
 )
 from auth_service.service import Grant
+from common.db import SessionDep
 from common.errors import VALIDATION_CODE
 from common.security import ACCESS_COOKIE, CurrentPrincipal, access_token_from
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
 from auth_service.config import AuthSettings
 from auth_service.ratelimit import client_address
 from auth_service.service import AuthContext
-from common.db import session_dependency
 from common.security import check_same_origin, require_json
 
 
@@ -26,8 +24,6 @@ def get_settings(request: Request) -> AuthSettings:
 
 AuthDep = Annotated[AuthContext, Depends(get_context)]
 SettingsDep = Annotated[AuthSettings, Depends(get_settings)]
-# "function" scope: commit before the response is sent, so a failed commit is never a 200.
-SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
 
 
 def same_origin(request: Request, settings: SettingsDep) -> None:

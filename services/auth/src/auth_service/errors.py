@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
-import redis.exceptions
-import sqlalchemy.exc
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-
-from common.errors import AppError, error_response
-
-logger = logging.getLogger(__name__)
+from common.errors import AppError
 
 
 class InvalidPhone(AppError):
@@ -57,31 +48,3 @@ class SmsUnavailable(AppError):
     status_code = 503
     code = "sms_unavailable"
     detail = "The code could not be sent. Try again later."
-
-
-# A store that does not answer is an outage, not a bug: 503 and a hint to retry, not a 500.
-STORE_OUTAGES: tuple[type[Exception], ...] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.TimeoutError,
-)
-STORE_RETRY_AFTER_SECONDS = 5
-
-
-async def _store_outage(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning(
-        "a backing store is unavailable",
-        extra={"path": request.url.path, "error": type(exc).__name__},
-    )
-    return error_response(
-        503,
-        "service_unavailable",
-        "The service cannot reach its storage. Try again shortly.",
-        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
-    )
-
-
-def install_store_outage_handler(app: FastAPI) -> None:
-    for outage in STORE_OUTAGES:
-        app.add_exception_handler(outage, _store_outage)

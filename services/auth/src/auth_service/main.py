@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 
 from auth_service import api
 from auth_service.config import AuthSettings
-from auth_service.errors import install_store_outage_handler
 from auth_service.keys import KeyRing, load_key_ring
 from auth_service.otp import OtpStore
 from auth_service.ratelimit import SendLimiter
@@ -114,7 +113,6 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness=_readiness,
     )
-    install_store_outage_handler(app)
     app.state.settings = config
     app.state.public_jwks = keys.jwks
     app.include_router(api.router)

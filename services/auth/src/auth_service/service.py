@@ -37,7 +37,6 @@ from auth_service.tokens import (
     IssuedRefresh,
     RefreshRejected,
     RefreshTokens,
-    session_id_of,
 )
 from common.errors import NotAuthenticated, TooManyRequests
 from common.security import RevocationList, TokenVerifier
@@ -222,9 +221,8 @@ def logout(ctx: AuthContext, *, access_token: str | None, refresh_token: str | N
             principal = None
         if principal is not None:
             ctx.revocations.revoke(principal.jti, expires_at=principal.expires_at)
-            session_id = session_id_of(principal.token)
-            if session_id:
-                families.add(session_id)
+            if principal.session_id:
+                families.add(principal.session_id)
     for family_id in families:
         ctx.refresh_tokens.revoke_family(family_id)
 

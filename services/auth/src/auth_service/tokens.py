@@ -161,10 +161,3 @@ class AccessTokens:
             claims, self._signing_key, algorithm=ALGORITHM, headers={"kid": self._kid}
         )
         return AccessToken(token=token, jti=jti, expires_at=now + self._ttl)
-
-
-def session_id_of(verified_token: str) -> str | None:
-    """The `sid` claim of a token that TokenVerifier has already verified."""
-    claims = jwt.decode(verified_token, options={"verify_signature": False})
-    session_id = claims.get(SESSION_CLAIM)
-    return session_id if isinstance(session_id, str) else None
