@@ -1,0 +1,24 @@
+"""Referral service settings, read once from the environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from common.settings import ServiceSettings
+
+JWKS_PATH = "/authentication/.well-known/jwks.json"
+
+
+def _default_jwks_url(data: dict[str, Any]) -> str:
+    return str(data["auth_service_url"]).rstrip("/") + JWKS_PATH
+
+
+class ReferralSettings(ServiceSettings):
+    referral_database_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/referral"
+    db_pool_size: int = Field(default=10, ge=1)
+    auth_service_url: str = "http://127.0.0.1:8001"
+    # Declared after AUTH_SERVICE_URL: the default is derived from it.
+    jwks_url: str = Field(default_factory=_default_jwks_url)
+    invited_users_page_size: int = Field(default=100, ge=1, le=1000)

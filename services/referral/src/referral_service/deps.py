@@ -1,0 +1,57 @@
+"""Request dependencies and the one place a database transaction is opened and committed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from common.security import Principal, check_same_origin
+from referral_service import service
+from referral_service.config import ReferralSettings
+from referral_service.models import Member
+
+
+def get_settings(request: Request) -> ReferralSettings:
+    settings: ReferralSettings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+SettingsDep = Annotated[ReferralSettings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def same_origin(request: Request, settings: SettingsDep) -> None:
+    check_same_origin(request, settings.allowed_origins)
+
+
+@contextmanager
+def member_transaction(engine: Engine, principal: Principal) -> Iterator[tuple[Session, Member]]:
+    """The caller's member row and a transaction for the request, committed on success.
+
+    The member row is committed first, on its own: a user is a member from the first
+    authenticated request on, even if the rest of that request fails.
+
+    This is a context manager used inside the route, not a `yield` dependency: FastAPI runs
+    each sync dependency, the route and the dependency's exit as separate threadpool calls,
+    so a request would hold its pooled connection (and its locks) while queueing for a
+    thread, and under load the threads blocked waiting for a connection starve the requests
+    holding one until the pool times out. Here a connection is taken and given back within
+    one thread call.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        with session.begin():
+            member = service.ensure_member(
+                session, user_id=principal.user_id, phone=principal.phone
+            )
+        with session.begin():
+            yield session, member

@@ -1,0 +1,74 @@
+"""The referral service app: `uvicorn referral_service.main:create_app --factory`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from common.app import create_service_app
+from common.db import create_db_engine, ping, run_migrations
+from common.logging import configure_logging
+from common.ops import ReadinessCheck
+from common.redis import redis_from_url
+from common.security import JwksKeySource, KeySource, RevocationList, TokenVerifier
+from referral_service.api import internal_router, public_router
+from referral_service.config import ReferralSettings
+
+SERVICE = "referral"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def create_app(
+    settings: ReferralSettings | None = None, *, key_source: KeySource | None = None
+) -> FastAPI:
+    """The app for `settings`; without them, read the environment and own the process's logging.
+
+    `key_source` hands over the auth service's public keys in-process (single-process mode,
+    tests); without it they are fetched from JWKS_URL and cached.
+    """
+    if settings is None:
+        settings = ReferralSettings()
+        configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
+    config = settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = config.referral_database_url
+        await run_in_threadpool(run_migrations, script_location=MIGRATIONS, url=url)
+        with ExitStack() as cleanup:
+            app.state.engine = engine = create_db_engine(url, pool_size=config.db_pool_size)
+            cleanup.callback(engine.dispose)
+            app.state.redis = redis = redis_from_url(config.redis_url)
+            cleanup.callback(redis.close)
+            keys = key_source
+            if keys is None:
+                jwks = JwksKeySource(config.jwks_url)
+                cleanup.callback(jwks.close)
+                keys = jwks
+            app.state.token_verifier = TokenVerifier(
+                keys=keys,
+                issuer=config.jwt_issuer,
+                audience=config.jwt_audience,
+                revocations=RevocationList(redis),
+            )
+            yield
+
+    app = create_service_app(
+        service=SERVICE,
+        title="Referral service",
+        description="Invite codes, their activation, and the list of invited users.",
+        lifespan=lifespan,
+        readiness=_readiness,
+    )
+    app.state.settings = config
+    app.include_router(public_router)
+    app.include_router(internal_router)
+    return app
+
+
+def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
+    return {"database": lambda: ping(app.state.engine), "redis": app.state.redis.ping}

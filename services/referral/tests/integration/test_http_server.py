@@ -1,0 +1,119 @@
+"""The service as deployed: a uvicorn process, keys fetched from a JWKS URL, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from common.db import create_db_engine
+from common.testing.plugin import free_port
+from common.testing.servers import running_process, uvicorn_command
+from referral_service import service
+from referral_service.models import Activation
+
+ACTIVATE = "/referral_system/api_invite_code_activation/"
+ME = "/internal/referral/me"
+
+pytestmark = pytest.mark.usefixtures("require_postgres")
+
+
+@pytest.fixture
+def jwks_url(jwks: dict[str, Any]) -> Iterator[str]:
+    """The test's public key served over HTTP, as the auth service serves its own."""
+    body = json.dumps(jwks).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/authentication/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def base_url(
+    database_url: str, redis_url: str, jwt_settings: dict[str, str], jwks_url: str, tmp_path: Path
+) -> Iterator[str]:
+    port = free_port()
+    env = {
+        "REFERRAL_DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWKS_URL": jwks_url,
+        "JWT_ISSUER": jwt_settings["jwt_issuer"],
+        "JWT_AUDIENCE": jwt_settings["jwt_audience"],
+        "APP_ENV": "test",
+    }
+    command = uvicorn_command("referral_service.main:create_app", port=port)
+    url = f"http://127.0.0.1:{port}"
+    with running_process(
+        command, health_url=f"{url}/healthz", env=env, log_path=tmp_path / "referral.log"
+    ):
+        yield url
+
+
+@pytest.fixture
+def db(database_url: str, base_url: str) -> Iterator[Engine]:
+    """The server's database, for seeding and checking (the server has migrated it)."""
+    engine = create_db_engine(database_url, pool_size=2)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def test_one_user_firing_100_activations_at_once_wins_exactly_once(
+    base_url: str, db: Engine, bearer: Callable[[int], dict[str, str]]
+) -> None:
+    with Session(db) as session:
+        codes = [
+            service.ensure_member(session, user_id=user_id, phone=f"9{user_id:09d}").invite_code
+            for user_id in range(100, 200)
+        ]
+        session.commit()
+    assert httpx.get(f"{base_url}/readyz").json()["status"] == "ok"
+    headers = bearer(1)  # verified with the key the process fetched from JWKS_URL
+    barrier = threading.Barrier(len(codes))
+
+    def fire(code: str) -> httpx.Response:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            barrier.wait(timeout=30)
+            return client.post(ACTIVATE, json={"invite_code": code}, headers=headers)
+
+    with ThreadPoolExecutor(max_workers=len(codes)) as pool:
+        responses = list(pool.map(fire, codes))
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] + [409] * 99
+    won = next(response.json() for response in responses if response.status_code == 200)
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["code"] == "invite_code_already_activated"
+            assert response.json()["activated_invite_code"] == won["activated_invite_code"]
+    with Session(db) as session:
+        assert session.scalar(select(func.count()).select_from(Activation)) == 1
+    me = httpx.get(f"{base_url}{ME}", headers=headers).json()
+    assert me["activated_invite_code"] == won["activated_invite_code"]
