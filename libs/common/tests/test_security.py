@@ -156,3 +156,44 @@ def test_dependency_reads_bearer_and_cookie(verifier: TokenVerifier, private_key
         response = client.get("/me", headers=headers)
         assert response.status_code == 401
         assert response.json()["code"] == "not_authenticated"
+
+
+def test_jwks_source_fetches_once_for_many_threads_at_once(jwks: dict[str, Any]) -> None:
+    import threading
+
+    import httpx
+
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        time.sleep(0.05)  # long enough for every thread to queue behind the first fetch
+        return httpx.Response(200, json=jwks)
+
+    source = JwksKeySource(
+        "http://auth/jwks.json", client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    threads = [threading.Thread(target=source.get, args=(KID,)) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+
+
+def test_jwks_outage_keeps_refusing_without_hammering() -> None:
+    import httpx
+
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(503)
+
+    source = JwksKeySource(
+        "http://auth/jwks.json", client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    for _ in range(3):
+        with pytest.raises(KeyError):
+            source.get(KID)
+    assert len(calls) == 1

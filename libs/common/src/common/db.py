@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,20 +70,26 @@ def _serialize_sqlite_writes(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_dependency(request: Request) -> Iterator[Session]:
-    """One session per request, committed here and nowhere else; rolled back on any error."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-        session.commit()
+async def engine_dependency(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
 
 
-# "function" scope: the commit happens before the response is sent, so a failed commit is never
-# answered with a 200 (FastAPI's default scope would run it after the response).
-SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
+EngineDep = Annotated[Engine, Depends(engine_dependency)]
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A session in one transaction: committed when the block ends, rolled back on an error.
+
+    Routes open it themselves instead of receiving a session from a `yield` dependency:
+    FastAPI runs a sync dependency, the route and the dependency's exit as separate
+    thread-pool calls, so a request would hold its pooled connection (and its locks) while
+    queueing for a thread, and under load the threads waiting for a connection starve the
+    requests holding one. Here a connection is taken and given back within one thread call.
+    """
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 def run_migrations(*, script_location: Path, url: str) -> None:

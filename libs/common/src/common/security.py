@@ -75,26 +75,32 @@ class JwksKeySource:
         self._lock = threading.Lock()
 
     def get(self, kid: str) -> jwt.PyJWK:
-        now = time.monotonic()
-        stale = now - self._fetched_at > self._cache_seconds
-        if stale or (kid not in self._keys and now - self._fetched_at > self._min_refresh_seconds):
-            self._refresh(now)
+        if self._needs_refresh(kid):
+            with self._lock:
+                # Threads that queued here behind a refresh find the keys fresh and move on.
+                if self._needs_refresh(kid):
+                    self._refresh()
         return self._keys[kid]
 
-    def _refresh(self, now: float) -> None:
-        with self._lock:
-            if self._fetched_at == now:
-                return
-            try:
-                response = self._client.get(self._url)
-                response.raise_for_status()
-                keyset = jwt.PyJWKSet.from_dict(response.json())
-            except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
-                # Keep serving the keys we have; a token with an unknown kid is refused.
-                logger.warning("jwks refresh failed", extra={"url": self._url, "error": str(exc)})
-                return
-            self._keys = {key.key_id: key for key in keyset.keys if key.key_id}
-            self._fetched_at = now
+    def _needs_refresh(self, kid: str) -> bool:
+        age = time.monotonic() - self._fetched_at
+        return age > self._cache_seconds or (
+            kid not in self._keys and age > self._min_refresh_seconds
+        )
+
+    def _refresh(self) -> None:
+        try:
+            response = self._client.get(self._url)
+            response.raise_for_status()
+            keyset = jwt.PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
+            # Keep the keys we have (a token with an unknown kid is refused); the failed attempt
+            # counts as a fetch, so an unknown kid retries no faster than min_refresh_seconds.
+            logger.warning("jwks refresh failed", extra={"url": self._url, "error": str(exc)})
+            self._fetched_at = time.monotonic()
+            return
+        self._keys = {key.key_id: key for key in keyset.keys if key.key_id}
+        self._fetched_at = time.monotonic()
 
     def close(self) -> None:
         self._client.close()

@@ -23,7 +23,7 @@ from auth_service.schemas import (
     UserOut,
 )
 from auth_service.service import Grant
-from common.db import SessionDep
+from common.db import EngineDep, transaction
 from common.errors import VALIDATION_CODE
 from common.security import ACCESS_COOKIE, CurrentPrincipal, access_token_from
 
@@ -121,17 +121,18 @@ def otp_input(
     response: Response,
     ctx: AuthDep,
     settings: SettingsDep,
-    session: SessionDep,
+    engine: EngineDep,
     login_id_cookie: Annotated[str | None, Cookie(alias=LOGIN_COOKIE)] = None,
 ) -> LoginResponse:
-    grant = service.complete_login(
-        ctx,
-        session,
-        code=body.otp,
-        login_id=body.login_id,
-        phone=body.phone,
-        cookie_login_id=login_id_cookie,
-    )
+    with transaction(engine) as session:
+        grant = service.complete_login(
+            ctx,
+            session,
+            code=body.otp,
+            login_id=body.login_id,
+            phone=body.phone,
+            cookie_login_id=login_id_cookie,
+        )
     _hand_out(response, settings, grant)
     _clear_cookie(response, settings, LOGIN_COOKIE, path=AUTH_PATH)
     return LoginResponse.of_login(grant, expires_in=settings.access_token_ttl_seconds)
@@ -205,5 +206,6 @@ def dev_sms(ctx: AuthDep, response: Response, phone: Annotated[str, Query()]) ->
 @internal_router.get(
     "/users/me", responses=_errors(401), summary="The caller, for the other services"
 )
-def users_me(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
-    return UserOut.of(service.current_user(session, user_id=principal.user_id))
+def users_me(principal: CurrentPrincipal, engine: EngineDep) -> UserOut:
+    with transaction(engine) as session:
+        return UserOut.of(service.current_user(session, user_id=principal.user_id))

@@ -7,10 +7,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
 
+from common.db import EngineDep
 from common.errors import VALIDATION_CODE
 from common.security import CurrentPrincipal, require_json
 from referral_service import service
-from referral_service.deps import EngineDep, SettingsDep, member_transaction, same_origin
+from referral_service.deps import SettingsDep, member_transaction, same_origin
 from referral_service.schemas import (
     ActivationRequest,
     ActivationResponse,

@@ -21,13 +21,7 @@ def get_settings(request: Request) -> ReferralSettings:
     return settings
 
 
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
 SettingsDep = Annotated[ReferralSettings, Depends(get_settings)]
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def same_origin(request: Request, settings: SettingsDep) -> None:
@@ -41,12 +35,7 @@ def member_transaction(engine: Engine, principal: Principal) -> Iterator[tuple[S
     The member row is committed first, on its own: a user is a member from the first
     authenticated request on, even if the rest of that request fails.
 
-    This is a context manager used inside the route, not a `yield` dependency: FastAPI runs
-    each sync dependency, the route and the dependency's exit as separate threadpool calls,
-    so a request would hold its pooled connection (and its locks) while queueing for a
-    thread, and under load the threads blocked waiting for a connection starve the requests
-    holding one until the pool times out. Here a connection is taken and given back within
-    one thread call.
+    Used inside the route, like `common.db.transaction` and for the same reason.
     """
     with Session(engine, expire_on_commit=False) as session:
         with session.begin():
