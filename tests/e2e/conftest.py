@@ -1,8 +1,8 @@
 """One black-box suite, run against both modes: the single process and the native stack.
 
-Tests get `base_url` and speak HTTP to it; nothing here imports service code. The send limits
-are raised for the run (one client IP creates hundreds of users); the tests of the limits
-themselves use per-phone limits, which stay at the contract's defaults.
+Tests get `base_url` and speak HTTP to it; nothing here imports service code. The per-IP send
+limits are raised for the run (one client IP creates hundreds of users) and the resend cooldown
+shortened; the tests of the limits use the per-phone ones.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
 E2E_REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/11")
 
+RESEND_COOLDOWN_SECONDS = 2
 RUN_SETTINGS = {
     "OTP_MAX_PER_IP_PER_HOUR": "100000",
+    # Short enough that a test can sign the same phone in twice, long enough to be observed.
+    "OTP_RESEND_COOLDOWN_SECONDS": str(RESEND_COOLDOWN_SECONDS),
     "GATEWAY_LOGIN_RATE": "1000r/s",
     "GATEWAY_LOGIN_BURST": "1000",
     "LOG_JSON": "true",

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service.config import AuthSettings
 from auth_service.main import create_app as create_auth_app
-from common.errors import install_error_handlers
+from common.errors import error_response, install_error_handlers
 from common.security import StaticKeySource
 from profile_service.config import ProfileSettings
 from profile_service.main import create_app as create_profile_app
@@ -46,6 +46,9 @@ REFERRAL_PATHS = (
     "/referral_system/api_invited_users/",
 )
 PROFILE_PATHS = ("/profile/api_profile/",)
+
+# The gateway's client_max_body_size.
+MAX_BODY_BYTES = 16 * 1024
 
 # The same headers the gateway adds to every response.
 SECURITY_HEADERS = {
@@ -129,12 +132,14 @@ def create_app() -> FastAPI:
         + [Route(path, endpoint=profile) for path in PROFILE_PATHS]
         + [Mount("/", app=StaticFiles(directory=FRONTEND_DIR, html=True), name="pages")]
     )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(EdgeMiddleware)
     app.state.services = {"auth": auth, "referral": referral, "profile": profile}
     return app
 
 
-class SecurityHeadersMiddleware:
+class EdgeMiddleware:
+    """What the gateway does at the edge: a body-size limit and the security headers."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -142,7 +147,32 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Bodies are small JSON objects: read the whole body first, as nginx buffers it.
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY_BYTES:
+                response = error_response(413, "payload_too_large", "Request body too large.")
+                await response(scope, receive, self._with_headers(send))
+                return
+        replayed = False
 
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, self._with_headers(send))
+
+    @staticmethod
+    def _with_headers(send: Send) -> Send:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
@@ -150,4 +180,4 @@ class SecurityHeadersMiddleware:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        return send_with_headers
