@@ -76,22 +76,33 @@ def require_postgres() -> None:
         pytest.skip("needs PostgreSQL")
 
 
+def create_test_database(prefix: str, *, sqlite_dir: Path) -> str:
+    """A new empty database: on PostgreSQL when there is one, else a SQLite file."""
+    if not HAVE_POSTGRES:
+        return f"sqlite:///{sqlite_dir / f'{prefix}-{uuid.uuid4().hex[:8]}.db'}"
+    name = f"t_{prefix}_{uuid.uuid4().hex[:10]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_test_database(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        _admin_execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+
+
 @pytest.fixture
 def make_database(tmp_path: Path) -> Iterator[Callable[[str], str]]:
     """Call with a short prefix; get the URL of a new empty database, dropped after the test."""
     created: list[str] = []
 
     def make(prefix: str) -> str:
-        if not HAVE_POSTGRES:
-            return f"sqlite:///{tmp_path / f'{prefix}-{uuid.uuid4().hex[:8]}.db'}"
-        name = f"t_{prefix}_{uuid.uuid4().hex[:10]}"
-        _admin_execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        created.append(create_test_database(prefix, sqlite_dir=tmp_path))
+        return created[-1]
 
     yield make
-    for name in created:
-        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for url in created:
+        drop_test_database(url)
 
 
 def _admin_execute(statement: str) -> None:
