@@ -15,10 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url
 
 from common.redis import redis_from_url
-from common.testing.plugin import HAVE_POSTGRES, HAVE_REDIS, POSTGRES_URL, free_port
+from common.testing.plugin import (
+    HAVE_POSTGRES,
+    HAVE_REDIS,
+    POSTGRES_URL,
+    drop_test_database,
+    free_port,
+)
 from common.testing.servers import running_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,15 +42,6 @@ RUN_SETTINGS = {
     "APP_ENV": "development",
 }
 MODES = ["single", "stack"]
-
-
-def _admin(statement: str) -> None:
-    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text(statement))
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +95,7 @@ def _stack(tmp: Path, logs: Path) -> Iterator[str]:
             yield f"http://127.0.0.1:{gateway}"
     finally:
         for name in databases.values():
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_test_database(_database_url(name))
 
 
 def _database_url(name: str) -> str:
