@@ -74,15 +74,30 @@ def stack_environment(
 
 
 @contextmanager
-def child(
-    args: list[str], *, env: Mapping[str, str], health_url: str
-) -> Iterator[subprocess.Popen[bytes]]:
+def child(args: list[str], *, env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A child in its own process group, stopped with its group when the block ends."""
     process = subprocess.Popen(args, env=dict(env), start_new_session=True)
     try:
-        wait_until_healthy(health_url, process=process, timeout=90)
         yield process
     finally:
         stop_process_group(process)
+
+
+def uvicorn_command(service: Service, workers: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"{service.module}:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(service.port),
+        "--workers",
+        workers,
+        "--no-access-log",
+    ]
 
 
 def run(
@@ -90,8 +105,11 @@ def run(
     *,
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
-) -> None:
-    """Start the stack, block until `stop` is set (or a signal arrives), then stop it."""
+) -> int:
+    """Start the stack, block until `stop` is set, then stop it.
+
+    Returns the exit status: 0 when asked to stop, 1 when a child died on its own.
+    """
     state = Path(env.get("VAR_DIR", var_dir())) / "stack"
     state.mkdir(parents=True, exist_ok=True)
     services = services_from_env(env)
@@ -103,27 +121,15 @@ def run(
     stop = stop or threading.Event()
 
     with ExitStack() as stack:
-        children: list[subprocess.Popen[bytes]] = []
-        for service in services:
-            command = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                f"{service.module}:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(service.port),
-                "--workers",
-                workers,
-                "--no-access-log",
-            ]
-            children.append(
-                stack.enter_context(
-                    child(command, env=service_env, health_url=f"http://{service.address}/healthz")
-                )
+        # The services start side by side; nginx comes last, in front of services that answer.
+        children = {
+            service.name: stack.enter_context(
+                child(uvicorn_command(service, workers), env=service_env)
             )
+            for service in services
+        }
+        for service, process in zip(services, children.values(), strict=True):
+            wait_until_healthy(f"http://{service.address}/healthz", process=process, timeout=90)
         auth, referral, profile = services
         config = render_native_config(
             workdir=state / "nginx",
@@ -135,24 +141,23 @@ def run(
             login_rate=env.get("GATEWAY_LOGIN_RATE", DEFAULT_LOGIN_RATE),
             login_burst=int(env.get("GATEWAY_LOGIN_BURST", DEFAULT_LOGIN_BURST)),
         )
-        children.append(
-            stack.enter_context(
-                child(
-                    nginx_command(config, state / "nginx"),
-                    env=service_env,
-                    health_url=f"http://127.0.0.1:{gateway_port}/number_input/",
-                )
-            )
+        nginx = stack.enter_context(child(nginx_command(config, state / "nginx"), env=service_env))
+        children["nginx"] = nginx
+        wait_until_healthy(
+            f"http://127.0.0.1:{gateway_port}/number_input/", process=nginx, timeout=30
         )
         print(f"Referral platform (microservices) on http://127.0.0.1:{gateway_port}/", flush=True)
         if ready is not None:
             ready.set()
+        status = 0
         while not stop.wait(1.0):
-            exited = [c for c in children if c.poll() is not None]
+            exited = [name for name, c in children.items() if c.poll() is not None]
             if exited:
-                print(f"a child exited with {exited[0].returncode}; stopping", flush=True)
+                print(f"{exited[0]} exited on its own; stopping the rest", flush=True)
+                status = 1
                 break
     print("stack stopped", flush=True)
+    return status
 
 
 def main() -> None:
@@ -164,7 +169,7 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    run(dict(os.environ), stop=stop)
+    sys.exit(run(dict(os.environ), stop=stop))
 
 
 if __name__ == "__main__":
