@@ -151,3 +151,32 @@ def test_an_expired_access_token_is_refreshed_silently(
     expect(alice.page).to_have_url(re.compile(r"/profile/$"))
     expect(alice.page.locator("#invite-code")).to_have_text(re.compile(r"^[A-Za-z0-9]{6}$"))
     assert any(c["name"] == "access_token" for c in alice.context.cookies())
+
+
+def test_sign_in_by_keyboard_alone_and_home_leads_to_the_profile(
+    people: tuple[Person, Person],
+) -> None:
+    _, person = people
+    page = person.page
+    phone = new_phone()
+    page.goto(person.url("/number_input/"))
+    page.locator("#phone").focus()
+    page.keyboard.type(phone)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/otp_input/$"))
+    expect(page.locator("#otp")).to_be_focused()
+    code = page.locator("#dev-sms-code")
+    expect(code).to_have_text(re.compile(r"^\d{4}$"))
+    page.keyboard.type(code.inner_text())
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/profile/$"))
+
+    # Once the profile has loaded, the activation form takes a code and Enter submits it.
+    expect(page.locator("#invite-code")).to_have_text(re.compile(r"^[A-Za-z0-9]{6}$"))
+    page.locator("#invite-code-input").focus()
+    page.keyboard.type("bad")
+    page.keyboard.press("Enter")
+    expect(page.locator("#activate-error")).to_be_visible()
+
+    page.goto(person.url("/"))
+    expect(page).to_have_url(re.compile(r"/profile/$"))
