@@ -22,9 +22,8 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from auth_service.config import AuthSettings
 from auth_service.keys import private_key_to_pem
 from auth_service.main import create_app as create_auth_app
-from common.redis import redis_from_url
 from common.security import StaticKeySource
-from common.testing.plugin import REDIS_URL, create_test_database, drop_test_database
+from common.testing.plugin import clean_redis_url, create_test_database, drop_test_database
 from profile_service.config import ProfileSettings
 from profile_service.main import create_app as create_profile_app
 from referral_service.config import ReferralSettings
@@ -46,8 +45,9 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory, require_redis_url: str) -> Iterator[System]:
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     folder = tmp_path_factory.mktemp("schema")
+    redis_url = clean_redis_url()
     auth_db = create_test_database("schema_auth", sqlite_dir=folder)
     referral_db = create_test_database("schema_referral", sqlite_dir=folder)
     try:
@@ -55,7 +55,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, require_redis_url: str) -> 
             AuthSettings(
                 app_env="test",
                 auth_database_url=auth_db,
-                redis_url=require_redis_url,
+                redis_url=redis_url,
                 jwt_private_key=private_key_to_pem(Ed25519PrivateKey.generate()).decode(),
                 otp_hmac_secret="schema-test-secret",
                 dev_sms_inbox=True,
@@ -67,7 +67,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, require_redis_url: str) -> 
             ReferralSettings(
                 app_env="test",
                 referral_database_url=referral_db,
-                redis_url=require_redis_url,
+                redis_url=redis_url,
                 log_json=False,
             ),
             key_source=StaticKeySource(auth.state.public_jwks),
@@ -87,12 +87,6 @@ def system(tmp_path_factory: pytest.TempPathFactory, require_redis_url: str) -> 
     finally:
         drop_test_database(auth_db)
         drop_test_database(referral_db)
-
-
-@pytest.fixture(scope="module")
-def require_redis_url() -> str:
-    redis_from_url(REDIS_URL).flushdb()
-    return REDIS_URL
 
 
 def _sign_in(client: TestClient) -> str:

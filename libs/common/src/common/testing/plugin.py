@@ -114,13 +114,17 @@ def _admin_execute(statement: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture
-def redis_url() -> str:
+def clean_redis_url() -> str:
     """A Redis with nothing in it: the test database of the real server, else a fresh fakeredis."""
     if not HAVE_REDIS:
         return f"memory://test-{uuid.uuid4().hex}"
     redis_from_url(REDIS_URL).flushdb()
     return REDIS_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return clean_redis_url()
 
 
 def free_port() -> int:
