@@ -47,11 +47,20 @@ HAVE_POSTGRES = _postgres_available()
 HAVE_REDIS = _redis_available()
 
 
-def pytest_report_header() -> str:
+def _stores_line() -> str:
     pg = "PostgreSQL" if HAVE_POSTGRES else "SQLite (no PostgreSQL found)"
     rd = "Redis" if HAVE_REDIS else "fakeredis (no Redis found)"
-    mode = "strict: skips fail" if STRICT else "lenient"
+    mode = "strict: skips fail" if STRICT else "lenient: tests that need the real ones skip"
     return f"stores: {pg} + {rd}; {mode}"
+
+
+def pytest_report_header() -> str:
+    return _stores_line()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Also at the end, where it survives -q.
+    terminalreporter.write_line(_stores_line())
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
