@@ -30,7 +30,7 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -38,10 +38,12 @@ def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _serialize_sqlite_writes(engine)
         return engine
+    # A fixed pool: overflow connections would be opened and closed again under every burst;
+    # requests beyond pool_size wait briefly for one of the pool's instead.
     return create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=max_overflow,
+        max_overflow=0,
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},

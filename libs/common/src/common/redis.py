@@ -7,10 +7,13 @@ process see each other's keys exactly as they would on a shared Redis server.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import fakeredis
 from redis import Redis
+
+if TYPE_CHECKING:
+    import fakeredis
 
 _memory_servers: dict[str, fakeredis.FakeServer] = {}
 _memory_lock = threading.Lock()
@@ -22,6 +25,10 @@ def is_memory_url(url: str) -> bool:
 
 def redis_from_url(url: str) -> Redis:
     if is_memory_url(url):
+        # Imported only here: fakeredis (and what it pulls in) costs every service process
+        # about 16 MB that only the single-process mode and the tests need.
+        import fakeredis
+
         name = urlsplit(url).netloc or "default"
         with _memory_lock:
             server = _memory_servers.setdefault(name, fakeredis.FakeServer())

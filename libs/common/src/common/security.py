@@ -205,7 +205,7 @@ def check_same_origin(request: Request, allowed_origins: list[str]) -> None:
         raise CsrfRejected()
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """State changes take JSON only: HTML forms cannot send it cross-site without a preflight."""
     if request.method != "POST":
         return

@@ -1,4 +1,8 @@
-"""FastAPI dependencies of the auth routes."""
+"""FastAPI dependencies of the auth routes.
+
+The ones that do no I/O are `async def`: FastAPI runs a sync dependency in the thread pool,
+and each such hop costs more than the work itself.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,12 @@ from auth_service.service import AuthContext
 from common.security import check_same_origin, require_json
 
 
-def get_context(request: Request) -> AuthContext:
+async def get_context(request: Request) -> AuthContext:
     context: AuthContext = request.app.state.auth
     return context
 
 
-def get_settings(request: Request) -> AuthSettings:
+async def get_settings(request: Request) -> AuthSettings:
     settings: AuthSettings = request.app.state.settings
     return settings
 
@@ -26,7 +30,7 @@ AuthDep = Annotated[AuthContext, Depends(get_context)]
 SettingsDep = Annotated[AuthSettings, Depends(get_settings)]
 
 
-def same_origin(request: Request, settings: SettingsDep) -> None:
+async def same_origin(request: Request, settings: SettingsDep) -> None:
     check_same_origin(request, settings.allowed_origins)
 
 
@@ -34,7 +38,7 @@ def same_origin(request: Request, settings: SettingsDep) -> None:
 STATE_CHANGE = [Depends(require_json), Depends(same_origin)]
 
 
-def get_client_address(request: Request, settings: SettingsDep) -> str:
+async def get_client_address(request: Request, settings: SettingsDep) -> str:
     peer = request.client.host if request.client else None
     forwarded_for = request.headers.getlist("x-forwarded-for")
     return client_address(peer, forwarded_for, settings.trusted_proxies)

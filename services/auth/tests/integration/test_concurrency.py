@@ -72,7 +72,7 @@ def test_fifty_first_sign_ins_of_one_phone_make_one_user(
 ) -> None:
     settings = make_settings()
     run_migrations(script_location=MIGRATIONS, url=settings.auth_database_url)
-    engine = create_db_engine(settings.auth_database_url, pool_size=25, max_overflow=0)
+    engine = create_db_engine(settings.auth_database_url, pool_size=25)
     try:
 
         def sign_in(_: int) -> repository.SignIn:

@@ -16,7 +16,7 @@ from referral_service.config import ReferralSettings
 from referral_service.models import Member
 
 
-def get_settings(request: Request) -> ReferralSettings:
+async def get_settings(request: Request) -> ReferralSettings:
     settings: ReferralSettings = request.app.state.settings
     return settings
 
@@ -24,7 +24,7 @@ def get_settings(request: Request) -> ReferralSettings:
 SettingsDep = Annotated[ReferralSettings, Depends(get_settings)]
 
 
-def same_origin(request: Request, settings: SettingsDep) -> None:
+async def same_origin(request: Request, settings: SettingsDep) -> None:
     check_same_origin(request, settings.allowed_origins)
 
 

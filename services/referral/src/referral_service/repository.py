@@ -37,17 +37,30 @@ def get_activation(session: Session, invitee_id: int) -> Activation | None:
     return session.get(Activation, invitee_id)
 
 
+# Far deeper than any real referral chain; only corrupt data (a cycle) could reach it.
+MAX_CHAIN_DEPTH = 10_000_000
+
+
 def root_of(session: Session, user_id: int) -> int:
-    """The top of the user's referral tree: follow inviters up until someone has none."""
-    start = select(cast(literal(user_id), BigInteger).label("user_id"))
-    chain = start.cte("chain", recursive=True)
-    # UNION, not UNION ALL: even a (forbidden) cycle in the data could not make this loop forever.
-    chain = chain.union(
-        select(Activation.inviter_id).join(chain, Activation.invitee_id == chain.c.user_id)
+    """The top of the user's referral tree: follow inviters up until someone has none.
+
+    One primary-key probe per level; the depth bound keeps even corrupt data from looping.
+    """
+    start = select(
+        cast(literal(user_id), BigInteger).label("user_id"), literal(0).label("depth")
+    ).cte("chain", recursive=True)
+    chain = start.union_all(
+        select(Activation.inviter_id, start.c.depth + 1)
+        .join(start, Activation.invitee_id == start.c.user_id)
+        .where(start.c.depth < MAX_CHAIN_DEPTH)
     )
-    has_inviter = exists().where(Activation.invitee_id == chain.c.user_id)
-    root: int = session.execute(select(chain.c.user_id).where(~has_inviter)).scalar_one()
+    top = select(chain.c.user_id).order_by(chain.c.depth.desc()).limit(1)
+    root: int = session.execute(top).scalar_one()
     return root
+
+
+def has_invitees(session: Session, user_id: int) -> bool:
+    return bool(session.execute(select(exists().where(Activation.inviter_id == user_id))).scalar())
 
 
 def lock_users(session: Session, user_ids: Iterable[int]) -> None:

@@ -83,12 +83,23 @@ def activate_invite_code(session: Session, *, member: Member, invite_code: str) 
     lock a common user, so the second sees the first's edge. On SQLite every transaction
     starts with BEGIN IMMEDIATE, which already runs them one at a time. The primary key on
     activation.invitee_id remains the last line of defence.
+
+    Most activations take a shortcut that needs no walk up the owner's tree: a member that
+    nobody has joined yet is alone in its tree, so no code it takes can close a cycle. That
+    stays true while we hold the member's lock, because every activation that could give the
+    member a child locks the member: the shortcut locks the code's owner as well as its user,
+    and the full path locks the root, which the member is until this activation commits.
     """
     owner = repository.member_by_code(session, invite_code)
     if owner is None:
         raise InviteCodeNotFound()
     if owner.user_id == member.user_id:
         raise OwnInviteCode()
+    with session.begin_nested() as alone:
+        repository.lock_users(session, (member.user_id, owner.user_id))
+        if not repository.has_invitees(session, member.user_id):
+            return _activate_locked(session, member=member, owner=owner, root=None)
+        alone.rollback()  # releases the locks, to be taken again in order with the root's
     while True:
         with session.begin_nested() as attempt:
             root = repository.root_of(session, owner.user_id)
@@ -100,7 +111,10 @@ def activate_invite_code(session: Session, *, member: Member, invite_code: str) 
             attempt.rollback()
 
 
-def _activate_locked(session: Session, *, member: Member, owner: Member, root: int) -> Activation:
+def _activate_locked(
+    session: Session, *, member: Member, owner: Member, root: int | None
+) -> Activation:
+    """The checks and the insert, under the locks; `root` None: the member's tree is itself."""
     previous = repository.get_activation(session, member.user_id)
     if previous is not None:
         raise InviteCodeAlreadyActivated(previous.invite_code)
