@@ -39,12 +39,13 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
         _serialize_sqlite_writes(engine)
         return engine
     # A fixed pool: overflow connections would be opened and closed again under every burst;
-    # requests beyond pool_size wait briefly for one of the pool's instead.
+    # requests beyond pool_size wait briefly for one of the pool's instead. No pre-ping: it
+    # costs a round trip per checkout, and a connection found dead (the server restarted)
+    # fails one request with 503 while SQLAlchemy invalidates the rest of the pool.
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )
