@@ -22,7 +22,14 @@ ME = "/internal/referral/me"
 
 
 @pytest.fixture
-def database_url(make_database: Callable[[str], str]) -> str:
+def database_url(
+    request: pytest.FixtureRequest, make_database: Callable[[str], str], sqlite_url: str
+) -> str:
+    """A fresh PostgreSQL database; a module runs on SQLite (single-process mode) too with
+    `pytestmark = pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)`.
+    """
+    if getattr(request, "param", "postgresql") == "sqlite":
+        return sqlite_url
     return make_database("referral")
 
 

@@ -21,11 +21,7 @@ CodeOf = Callable[[int], str]
 Bearer = Callable[[int], dict[str, str]]
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database_url(
-    request: pytest.FixtureRequest, make_database: Callable[[str], str], sqlite_url: str
-) -> str:
-    return make_database("referral") if request.param == "postgresql" else sqlite_url
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
 
 
 def test_activation_links_the_user_to_the_code_owner(

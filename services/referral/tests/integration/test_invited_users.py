@@ -22,11 +22,7 @@ ME = "/internal/referral/me"
 Bearer = Callable[[int], dict[str, str]]
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database_url(
-    request: pytest.FixtureRequest, make_database: Callable[[str], str], sqlite_url: str
-) -> str:
-    return make_database("referral") if request.param == "postgresql" else sqlite_url
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
 
 
 @pytest.fixture

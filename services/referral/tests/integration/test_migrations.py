@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -15,12 +13,7 @@ from common.db import run_migrations
 from referral_service.main import MIGRATIONS
 from referral_service.models import Base
 
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database_url(
-    request: pytest.FixtureRequest, make_database: Callable[[str], str], sqlite_url: str
-) -> str:
-    return make_database("referral") if request.param == "postgresql" else sqlite_url
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
