@@ -160,21 +160,55 @@ def test_the_dev_inbox_has_nothing_for_a_phone_without_a_code(client: httpx.Clie
 # --- tokens --------------------------------------------------------------------------------
 
 
-def test_refresh_rotates_and_reuse_revokes_the_family(client: httpx.Client) -> None:
+REFRESH = "/authentication/api_token_refresh/"
+
+
+def test_refresh_rotates_and_an_older_generation_revokes_the_whole_session(
+    client: httpx.Client,
+) -> None:
     session = sign_in(client)
-    url = "/authentication/api_token_refresh/"
-    rotated = client.post(url, json={"refresh_token": session.refresh_token})
+    rotated = client.post(REFRESH, json={"refresh_token": session.refresh_token})
     assert rotated.status_code == 200
-    newer = rotated.json()["refresh_token"]
-    assert newer != session.refresh_token and "is_new_user" not in rotated.json()
+    second = rotated.json()
+    assert second["refresh_token"] != session.refresh_token and "is_new_user" not in second
     client.cookies.clear()
+    third = client.post(REFRESH, json={"refresh_token": second["refresh_token"]}).json()
+
+    # The first token, two generations back: someone else holds a copy.
     assert_error(
-        client.post(url, json={"refresh_token": session.refresh_token}),
+        client.post(REFRESH, json={"refresh_token": session.refresh_token}),
         401,
         "invalid_refresh_token",
     )
-    # The reuse revoked the whole login, the newest token included.
-    assert_error(client.post(url, json={"refresh_token": newer}), 401, "invalid_refresh_token")
+
+    # The reuse revoked the whole session: the newest refresh token, and every access token
+    # of it, in every service at once.
+    refresh = client.post(REFRESH, json={"refresh_token": third["refresh_token"]})
+    assert_error(refresh, 401, "invalid_refresh_token")
+    for access in (session.access_token, second["access_token"], third["access_token"]):
+        headers = {"Authorization": f"Bearer {access}"}
+        assert_error(client.get("/profile/api_profile/", headers=headers), 401, "not_authenticated")
+        assert_error(
+            client.post(
+                "/referral_system/api_invite_code_activation/",
+                json={"invite_code": "AAAAAA"},
+                headers=headers,
+            ),
+            401,
+            "not_authenticated",
+        )
+
+
+def test_two_tabs_refreshing_with_one_token_stay_signed_in(client: httpx.Client) -> None:
+    session = sign_in(client)
+    client.cookies.clear()
+    first = client.post(REFRESH, json={"refresh_token": session.refresh_token})
+    second = client.post(REFRESH, json={"refresh_token": session.refresh_token})
+    assert first.status_code == second.status_code == 200
+    assert first.json()["refresh_token"] == second.json()["refresh_token"]
+    for answer in (first, second):
+        headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        assert client.get("/profile/api_profile/", headers=headers).status_code == 200
 
 
 def test_logout_kills_the_access_and_refresh_tokens_everywhere(client: httpx.Client) -> None:

@@ -1,34 +1,36 @@
 """Every service's OpenAPI, fuzzed with schemathesis: no 5xx, and answers match the schema.
 
-The three apps run in-process on real stores (PostgreSQL and Redis in CI), wired as in the
-single-process mode, with a real signed-in user so the authenticated routes get past 401.
+The services run as the native stack does it (uvicorn processes on real PostgreSQL and Redis),
+and each one is fuzzed on its own port, internal routes included, with a real signed-in user so
+the authenticated routes get past 401.
 """
 
 from __future__ import annotations
 
+import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from auth_service.config import AuthSettings
-from auth_service.keys import private_key_to_pem
-from auth_service.main import create_app as create_auth_app
-from common.security import StaticKeySource
-from common.testing.plugin import clean_redis_url, create_test_database, drop_test_database
-from profile_service.config import ProfileSettings
-from profile_service.main import create_app as create_profile_app
-from referral_service.config import ReferralSettings
-from referral_service.main import create_app as create_referral_app
+from common.testing.plugin import (
+    HAVE_POSTGRES,
+    HAVE_REDIS,
+    clean_redis_url,
+    create_test_database,
+    drop_test_database,
+    free_port,
+)
+from common.testing.servers import running_process
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = settings(
     max_examples=40,
     deadline=None,
@@ -38,67 +40,66 @@ EXAMPLES = settings(
 
 @dataclass
 class System:
-    auth: FastAPI
-    referral: FastAPI
-    profile: FastAPI
+    auth: str
+    referral: str
+    profile: str
     token: str
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    if not (HAVE_POSTGRES and HAVE_REDIS):
+        pytest.skip("the services' processes need PostgreSQL and Redis")
     folder = tmp_path_factory.mktemp("schema")
     redis_url = clean_redis_url()
     auth_db = create_test_database("schema_auth", sqlite_dir=folder)
     referral_db = create_test_database("schema_referral", sqlite_dir=folder)
+    ports = {name: free_port() for name in ("gateway", "auth", "referral", "profile")}
+    env = {
+        "GATEWAY_PORT": str(ports["gateway"]),
+        "AUTH_PORT": str(ports["auth"]),
+        "REFERRAL_PORT": str(ports["referral"]),
+        "PROFILE_PORT": str(ports["profile"]),
+        "VAR_DIR": str(folder / "var"),
+        "REDIS_URL": redis_url,
+        "AUTH_DATABASE_URL": auth_db,
+        "REFERRAL_DATABASE_URL": referral_db,
+        "OTP_HMAC_SECRET": f"schema-test-{uuid.uuid4().hex}",
+        "APP_ENV": "test",
+        "STACK_WORKERS": "1",
+    }
     try:
-        auth = create_auth_app(
-            AuthSettings(
-                app_env="test",
-                auth_database_url=auth_db,
-                redis_url=redis_url,
-                jwt_private_key=private_key_to_pem(Ed25519PrivateKey.generate()).decode(),
-                otp_hmac_secret="schema-test-secret",
-                dev_sms_inbox=True,
-                cookie_secure=False,
-                log_json=False,
+        with running_process(
+            [sys.executable, "-m", "standalone.stack"],
+            env=env,
+            cwd=REPO_ROOT,
+            health_url=f"http://127.0.0.1:{ports['gateway']}/number_input/",
+            log_path=folder / "stack.log",
+            timeout=120,
+        ):
+            urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+            yield System(
+                auth=urls["auth"],
+                referral=urls["referral"],
+                profile=urls["profile"],
+                token=_sign_in(urls["auth"]),
             )
-        )
-        referral = create_referral_app(
-            ReferralSettings(
-                app_env="test",
-                referral_database_url=referral_db,
-                redis_url=redis_url,
-                log_json=False,
-            ),
-            key_source=StaticKeySource(auth.state.public_jwks),
-        )
-        profile = create_profile_app(
-            ProfileSettings(
-                app_env="test",
-                auth_service_url="http://auth.internal",
-                referral_service_url="http://referral.internal",
-                log_json=False,
-            ),
-            auth_transport=httpx.ASGITransport(app=auth),
-            referral_transport=httpx.ASGITransport(app=referral),
-        )
-        with TestClient(auth) as auth_client, TestClient(referral), TestClient(profile):
-            yield System(auth, referral, profile, token=_sign_in(auth_client))
     finally:
         drop_test_database(auth_db)
         drop_test_database(referral_db)
 
 
-def _sign_in(client: TestClient) -> str:
+def _sign_in(auth: str) -> str:
     phone = "9990001122"
-    client.post("/authentication/api_number_input/", json={"phone": phone})
-    code = client.get("/authentication/api_dev_sms/", params={"phone": phone}).json()["code"]
-    response = client.post("/authentication/api_otp_input/", json={"otp": code, "phone": phone})
+    with httpx.Client(base_url=auth, timeout=10) as client:
+        client.post("/authentication/api_number_input/", json={"phone": phone})
+        code = client.get("/authentication/api_dev_sms/", params={"phone": phone}).json()["code"]
+        response = client.post("/authentication/api_otp_input/", json={"otp": code, "phone": phone})
     return str(response.json()["access_token"])
 
 
-def _schema(app: FastAPI) -> OpenApiSchema:
-    return schemathesis.openapi.from_asgi("/openapi.json", app)  # type: ignore[return-value]
+def _schema(base_url: str) -> OpenApiSchema:
+    return schemathesis.openapi.from_url(f"{base_url}/openapi.json")  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -151,8 +152,8 @@ def test_profile_api(case: schemathesis.Case, system: System) -> None:
 
 def test_every_service_publishes_its_public_routes(system: System) -> None:
     paths = {
-        name: set(TestClient(app).get("/openapi.json").json()["paths"])
-        for name, app in (
+        name: set(httpx.get(f"{url}/openapi.json").json()["paths"])
+        for name, url in (
             ("auth", system.auth),
             ("referral", system.referral),
             ("profile", system.profile),

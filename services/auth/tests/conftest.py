@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -13,6 +14,10 @@ from fastapi.testclient import TestClient
 from auth_service.config import AuthSettings
 from auth_service.keys import private_key_to_pem
 from auth_service.main import create_app
+from common.errors import NotAuthenticated
+from common.redis import redis_from_url
+from common.revocation import revoked_session_key
+from common.tokens import StaticKeySource, TokenVerifier
 
 PHONE = "9991234567"
 NUMBER_INPUT = "/authentication/api_number_input/"
@@ -21,7 +26,6 @@ REFRESH = "/authentication/api_token_refresh/"
 LOGOUT = "/authentication/api_logout/"
 DEV_SMS = "/authentication/api_dev_sms/"
 JWKS = "/authentication/.well-known/jwks.json"
-USERS_ME = "/internal/users/me"
 
 
 @pytest.fixture(scope="session")
@@ -110,3 +114,27 @@ def flow(client: TestClient) -> Flow:
 @pytest.fixture
 def flow_for() -> Callable[[TestClient], Flow]:
     return Flow
+
+
+@pytest.fixture
+def accepted(client: TestClient, redis_url: str) -> Callable[[str], bool]:
+    """accepted(token): would the other services take this access token now?
+
+    What each of them checks: the signature and claims with the published keys, and that the
+    token's session has not been revoked.
+    """
+
+    def check(token: str) -> bool:
+        settings = AuthSettings()
+        verifier = TokenVerifier(
+            keys=StaticKeySource(client.get(JWKS).json()),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        try:
+            principal = asyncio.run(verifier.verify(token))
+        except NotAuthenticated:
+            return False
+        return not redis_from_url(redis_url).exists(revoked_session_key(principal.session_id))
+
+    return check

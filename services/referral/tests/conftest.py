@@ -64,6 +64,7 @@ def mint(signing_key: Ed25519PrivateKey) -> Mint:
             "exp": now + ttl,
             "jti": uuid.uuid4().hex,
             "typ": "access",
+            "sid": f"session-{user_id}",
             **overrides,
         }
         for name in drop:

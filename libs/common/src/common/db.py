@@ -1,17 +1,19 @@
-"""Engines, sessions and migrations for PostgreSQL (services) and SQLite (single-process mode)."""
+"""Async engines and transactions: asyncpg on PostgreSQL, aiosqlite in single-process mode.
+
+Settings name databases with the URLs people know (`postgresql+psycopg2://…`, `sqlite:///…`);
+the services' requests run on the asyncio driver of the same database, and the migrations on
+the synchronous one (common.migrations).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from fastapi import Depends, Request
-from sqlalchemy import Engine, MetaData, create_engine, event, make_url, text
-from sqlalchemy.orm import Session
+from sqlalchemy import URL, MetaData, event, make_url, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -21,45 +23,63 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# A request that cannot get a pooled connection within this is answered 503, not queued on.
+POOL_TIMEOUT_SECONDS = 3.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+
 
 def make_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def is_sqlite(url: str) -> bool:
+def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
+def async_url(url: str | URL) -> URL:
+    """The same database through its asyncio driver."""
+    parsed = make_url(url)
+    driver = "aiosqlite" if parsed.get_backend_name() == "sqlite" else "asyncpg"
+    return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}")
+
+
+def sync_url(url: str | URL) -> URL:
+    """The same database through its synchronous driver (migrations, tooling)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite")
+    return parsed.set(drivername=f"{parsed.get_backend_name()}+psycopg2")
+
+
+def create_db_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
         _serialize_sqlite_writes(engine)
         return engine
     # A fixed pool: overflow connections would be opened and closed again under every burst;
-    # requests beyond pool_size wait briefly for one of the pool's instead. No pre-ping: it
-    # costs a round trip per checkout, and a connection found dead (the server restarted)
-    # fails one request with 503 while SQLAlchemy invalidates the rest of the pool.
-    return create_engine(
-        url,
+    # requests beyond pool_size wait briefly for one of the pool's instead.
+    return create_async_engine(
+        async_url(url),
         pool_size=pool_size,
         max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5},
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
     )
 
 
-def _serialize_sqlite_writes(engine: Engine) -> None:
+def _serialize_sqlite_writes(engine: AsyncEngine) -> None:
     """Make every SQLite transaction take the write lock up front (BEGIN IMMEDIATE).
 
     pysqlite otherwise starts transactions lazily, so two read-then-write transactions could
-    interleave; with this they run one after the other, as PostgreSQL's row and advisory
-    locks make them on the services.
+    interleave; with this they run one after the other, as PostgreSQL's locks make them on
+    the services.
     """
 
-    @event.listens_for(engine, "connect")
+    @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -68,61 +88,18 @@ def _serialize_sqlite_writes(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
+    @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-async def engine_dependency(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in one transaction: committed when the block ends, rolled back on an error."""
+    async with engine.begin() as connection:
+        yield connection
 
 
-EngineDep = Annotated[Engine, Depends(engine_dependency)]
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A session in one transaction: committed when the block ends, rolled back on an error.
-
-    Routes open it themselves instead of receiving a session from a `yield` dependency:
-    FastAPI runs a sync dependency, the route and the dependency's exit as separate
-    thread-pool calls, so a request would hold its pooled connection (and its locks) while
-    queueing for a thread, and under load the threads waiting for a connection starve the
-    requests holding one. Here a connection is taken and given back within one thread call.
-    """
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
-
-
-def run_migrations(*, script_location: Path, url: str) -> None:
-    """Bring the database at `url` to the newest revision in `script_location`."""
-    config = Config()
-    config.set_main_option("script_location", str(script_location))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
-
-
-def ensure_postgres_database(url: str) -> None:
-    """Create the PostgreSQL database named in `url` if it does not exist yet."""
-    target = make_url(url)
-    if target.get_backend_name() != "postgresql" or not target.database:
-        return
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                {"name": target.database},
-            ).scalar()
-            if not exists:
-                quoted = connection.dialect.identifier_preparer.quote(target.database)
-                connection.execute(text(f"CREATE DATABASE {quoted}"))
-    finally:
-        admin.dispose()
-
-
-def ping(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

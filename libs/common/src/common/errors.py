@@ -93,8 +93,29 @@ STORE_OUTAGES: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
+    # asyncpg's connect() and its socket reads.
+    ConnectionError,
+    TimeoutError,
 )
+# SQLSTATE classes of a database that cannot serve right now: connection exceptions (08),
+# insufficient resources (53), operator intervention (57: shutting down, starting up, a query
+# cancelled by statement_timeout), and a database that does not exist (3D).
+_OUTAGE_SQLSTATES = ("08", "53", "57", "3D")
+
+
+def is_store_outage(exc: BaseException) -> bool:
+    if isinstance(exc, STORE_OUTAGES):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return str(sqlstate or "").startswith(_OUTAGE_SQLSTATES)
+    return False
+
+
 STORE_RETRY_AFTER_SECONDS = 5
 
 # What Starlette/FastAPI say when a body cannot even be decoded (e.g. not UTF-8).
@@ -156,6 +177,12 @@ async def _store_outage(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_store_outage(exc):
+        return await _store_outage(request, exc)
+    return await _unhandled(request, exc)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     # A bug: logged with its traceback, answered in the contract's shape, never hidden as a 4xx.
     logger.exception("unhandled error", extra={"path": request.url.path})
@@ -168,4 +195,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for outage in STORE_OUTAGES:
         app.add_exception_handler(outage, _store_outage)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -9,21 +9,21 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.concurrency import run_in_threadpool
 
 logger = logging.getLogger(__name__)
 
-# A check raises when its dependency does not answer; async checks are awaited, sync ones run
-# in the thread pool (they may block on a socket), and all of them run at once.
-ReadinessCheck = Callable[[], object] | Callable[[], Awaitable[object]]
+# A check raises when its dependency does not answer. Checks return an awaitable (they run at
+# once, each bounded by READINESS_TIMEOUT_SECONDS) or nothing.
+ReadinessCheck = Callable[[], Awaitable[object] | None]
+READINESS_TIMEOUT_SECONDS = 2.0
 
 
 async def _run_check(name: str, check: ReadinessCheck) -> str:
     try:
-        if inspect.iscoroutinefunction(check):
-            await check()
-        else:
-            await run_in_threadpool(check)
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            outcome = check()
+            if inspect.isawaitable(outcome):
+                await outcome
     except Exception as exc:
         logger.warning("readiness check failed", extra={"check": name, "error": str(exc)})
         return "unavailable"
@@ -35,7 +35,7 @@ def ops_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get("/readyz")
@@ -48,7 +48,7 @@ def ops_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> APIRouter:
         return {"status": "ok" if ready else "unavailable", "checks": results}
 
     @router.get("/metrics")
-    def metrics() -> Response:
+    async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -1,16 +1,18 @@
 """Redis clients; `memory://NAME` gives an in-process Redis-compatible store (fakeredis).
 
 Clients made from the same `memory://NAME` share one store, so services composed in one
-process see each other's keys exactly as they would on a shared Redis server.
+process see each other's keys exactly as they would on a shared Redis server. The services
+use the asyncio client; the synchronous one is for tooling (tests, the benchmark).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 if TYPE_CHECKING:
     import fakeredis
@@ -18,25 +20,47 @@ if TYPE_CHECKING:
 _memory_servers: dict[str, fakeredis.FakeServer] = {}
 _memory_lock = threading.Lock()
 
+# A Redis that does not answer within this is treated as down (503), not waited for.
+SOCKET_TIMEOUT_SECONDS = 2.0
+
 
 def is_memory_url(url: str) -> bool:
     return url.startswith("memory://")
 
 
+def _memory_server(url: str) -> fakeredis.FakeServer:
+    # Imported only here: fakeredis (and what it pulls in) costs every service process about
+    # 16 MB that only the single-process mode and the tests need.
+    import fakeredis
+
+    name = urlsplit(url).netloc or "default"
+    with _memory_lock:
+        return _memory_servers.setdefault(name, fakeredis.FakeServer())
+
+
+def _options() -> dict[str, Any]:
+    return {
+        "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS,
+        "health_check_interval": 30,
+    }
+
+
 def redis_from_url(url: str) -> Redis:
+    """A synchronous client that decodes replies to `str`."""
     if is_memory_url(url):
-        # Imported only here: fakeredis (and what it pulls in) costs every service process
-        # about 16 MB that only the single-process mode and the tests need.
         import fakeredis
 
-        name = urlsplit(url).netloc or "default"
-        with _memory_lock:
-            server = _memory_servers.setdefault(name, fakeredis.FakeServer())
-        return fakeredis.FakeRedis(server=server, decode_responses=True)
-    return Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=2.0,
-        socket_connect_timeout=2.0,
-        health_check_interval=30,
-    )
+        return fakeredis.FakeRedis(server=_memory_server(url), decode_responses=True)
+    return Redis.from_url(url, decode_responses=True, **_options())
+
+
+def async_redis_from_url(url: str, *, decode_responses: bool = True) -> AsyncRedis:
+    """An asyncio client; `decode_responses=False` keeps replies as bytes (documents)."""
+    if is_memory_url(url):
+        import fakeredis
+
+        return fakeredis.FakeAsyncRedis(
+            server=_memory_server(url), decode_responses=decode_responses
+        )
+    return AsyncRedis.from_url(url, decode_responses=decode_responses, **_options())

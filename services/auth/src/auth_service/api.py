@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from auth_service import service
 from auth_service.config import AuthSettings
-from auth_service.deps import STATE_CHANGE, AuthDep, ClientAddress, SettingsDep
+from auth_service.deps import STATE_CHANGE, AuthDep, ClientAddress, state_of
 from auth_service.schemas import (
     DevSmsResponse,
     ErrorResponse,
@@ -20,22 +20,21 @@ from auth_service.schemas import (
     OtpInputRequest,
     RefreshRequest,
     TokenResponse,
-    UserOut,
 )
 from auth_service.service import Grant
-from common.db import EngineDep, transaction
-from common.errors import VALIDATION_CODE
-from common.security import ACCESS_COOKIE, CurrentPrincipal, access_token_from
+from common.errors import VALIDATION_CODE, NotAuthenticated
+from common.tokens import ACCESS_COOKIE, access_token_from
 
 AUTH_PATH = "/authentication/"
 LOGIN_COOKIE = "login_id"
 REFRESH_COOKIE = "refresh_token"
 NO_STORE = {"Cache-Control": "no-store"}
+# Every cookie this service sets, with its path: logout clears them all.
+_TOKEN_COOKIES = ((ACCESS_COOKIE, "/"), (REFRESH_COOKIE, AUTH_PATH), (LOGIN_COOKIE, AUTH_PATH))
 JWKS_MAX_AGE_SECONDS = 300
 
 router = APIRouter(prefix="/authentication", tags=["authentication"])
 dev_router = APIRouter(prefix="/authentication", tags=["development"])
-internal_router = APIRouter(prefix="/internal", tags=["internal"])
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -62,7 +61,7 @@ def _clear_cookie(response: Response, settings: AuthSettings, name: str, *, path
     )
 
 
-def _hand_out(response: Response, settings: AuthSettings, grant: Grant) -> None:
+def _set_tokens(response: Response, settings: AuthSettings, grant: Grant) -> None:
     response.headers.update(NO_STORE)
     _set_cookie(
         response,
@@ -89,18 +88,14 @@ def _hand_out(response: Response, settings: AuthSettings, grant: Grant) -> None:
     responses=_errors(403, 415, 422, 429, 503),
     summary="Send a one-time code to a phone",
 )
-def number_input(
-    body: NumberInputRequest,
-    response: Response,
-    ctx: AuthDep,
-    settings: SettingsDep,
-    client: ClientAddress,
+async def number_input(
+    body: NumberInputRequest, response: Response, ctx: AuthDep, client: ClientAddress
 ) -> NumberInputResponse:
-    pending = service.start_login(ctx, phone=body.phone, client=client)
+    pending = await service.start_login(ctx, phone=body.phone, client=client)
     response.headers.update(NO_STORE)
     _set_cookie(
         response,
-        settings,
+        ctx.settings,
         LOGIN_COOKIE,
         pending.login_id,
         path=AUTH_PATH,
@@ -116,26 +111,26 @@ def number_input(
     responses=_errors(400, 403, 410, 415, 422, 429),
     summary="Sign in with the code; registers the phone on its first sign-in",
 )
-def otp_input(
+async def otp_input(
+    request: Request,
     body: OtpInputRequest,
     response: Response,
     ctx: AuthDep,
-    settings: SettingsDep,
-    engine: EngineDep,
+    client: ClientAddress,
     login_id_cookie: Annotated[str | None, Cookie(alias=LOGIN_COOKIE)] = None,
 ) -> LoginResponse:
-    with transaction(engine) as session:
-        grant = service.complete_login(
-            ctx,
-            session,
-            code=body.otp,
-            login_id=body.login_id,
-            phone=body.phone,
-            cookie_login_id=login_id_cookie,
-        )
-    _hand_out(response, settings, grant)
-    _clear_cookie(response, settings, LOGIN_COOKIE, path=AUTH_PATH)
-    return LoginResponse.of_login(grant, expires_in=settings.access_token_ttl_seconds)
+    grant = await service.complete_login(
+        ctx,
+        code=body.otp,
+        login_id=body.login_id,
+        phone=body.phone,
+        cookie_login_id=login_id_cookie,
+        client=client,
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    _set_tokens(response, ctx.settings, grant)
+    _clear_cookie(response, ctx.settings, LOGIN_COOKIE, path=AUTH_PATH)
+    return LoginResponse.of_login(grant, expires_in=ctx.settings.access_token_ttl_seconds)
 
 
 @router.post(
@@ -145,17 +140,16 @@ def otp_input(
     responses=_errors(401, 403, 415, 422),
     summary="Exchange the refresh token for new tokens (the old one is retired)",
 )
-def token_refresh(
+async def token_refresh(
     response: Response,
     ctx: AuthDep,
-    settings: SettingsDep,
     body: RefreshRequest | None = None,
     refresh_cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE)] = None,
 ) -> TokenResponse:
     token = (body.refresh_token if body else None) or refresh_cookie
-    grant = service.refresh_tokens(ctx, refresh_token=token)
-    _hand_out(response, settings, grant)
-    return TokenResponse.of(grant, expires_in=settings.access_token_ttl_seconds)
+    grant = await service.refresh_tokens(ctx, refresh_token=token)
+    _set_tokens(response, ctx.settings, grant)
+    return TokenResponse.of(grant, expires_in=ctx.settings.access_token_ttl_seconds)
 
 
 @router.post(
@@ -165,28 +159,30 @@ def token_refresh(
     responses=_errors(403, 415, 422),
     summary="Revoke the login (refresh family) and the access token; clear the cookies",
 )
-def logout(
+async def logout(
     request: Request,
     response: Response,
     ctx: AuthDep,
-    settings: SettingsDep,
     body: LogoutRequest | None = None,
     refresh_cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE)] = None,
 ) -> None:
-    service.logout(
+    try:
+        access_token: str | None = access_token_from(request)
+    except NotAuthenticated:
+        access_token = None
+    await service.logout(
         ctx,
-        access_token=access_token_from(request),
+        access_token=access_token,
         refresh_token=(body.refresh_token if body else None) or refresh_cookie,
     )
-    _clear_cookie(response, settings, ACCESS_COOKIE, path="/")
-    _clear_cookie(response, settings, REFRESH_COOKIE, path=AUTH_PATH)
-    _clear_cookie(response, settings, LOGIN_COOKIE, path=AUTH_PATH)
+    for name, path in _TOKEN_COOKIES:
+        _clear_cookie(response, ctx.settings, name, path=path)
 
 
 @router.get("/.well-known/jwks.json", summary="The public keys that verify access tokens")
-def jwks(request: Request) -> JSONResponse:
+async def jwks(request: Request) -> JSONResponse:
     return JSONResponse(
-        request.app.state.public_jwks,
+        state_of(request).public_jwks,
         headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"},
     )
 
@@ -197,15 +193,9 @@ def jwks(request: Request) -> JSONResponse:
     responses=_errors(404, 422),
     summary="The latest simulated SMS of a phone (DEV_SMS_INBOX=true only)",
 )
-def dev_sms(ctx: AuthDep, response: Response, phone: Annotated[str, Query()]) -> DevSmsResponse:
-    sms = service.latest_sms(ctx, phone=phone)
+async def dev_sms(
+    ctx: AuthDep, response: Response, phone: Annotated[str, Query()]
+) -> DevSmsResponse:
+    sms = await service.latest_sms(ctx, phone=phone)
     response.headers.update(NO_STORE)
     return DevSmsResponse.of(sms)
-
-
-@internal_router.get(
-    "/users/me", responses=_errors(401), summary="The caller, for the other services"
-)
-def users_me(principal: CurrentPrincipal, engine: EngineDep) -> UserOut:
-    with transaction(engine) as session:
-        return UserOut.of(service.current_user(session, user_id=principal.user_id))

@@ -22,8 +22,12 @@ class AuthSettings(ServiceSettings):
     otp_length: int = Field(4, ge=4, le=8)
     otp_ttl_seconds: int = Field(300, ge=1)
     otp_max_attempts: int = Field(3, ge=1)
+    # Consecutive wrong codes for a phone from one client IP, then that IP is locked out of it.
     otp_lockout_failures: int = Field(10, ge=1)
     otp_lockout_seconds: int = Field(3600, ge=1)
+    # Wrong codes for a phone from every IP within an hour, then the phone is locked for all.
+    otp_lockout_failures_per_phone: int = Field(50, ge=1)
+    otp_max_verify_failures_per_ip_per_hour: int = Field(60, ge=1)
     otp_resend_cooldown_seconds: int = Field(60, ge=0)
     otp_max_per_phone_per_hour: int = Field(5, ge=1)
     otp_max_per_ip_per_hour: int = Field(30, ge=1)
@@ -31,6 +35,8 @@ class AuthSettings(ServiceSettings):
 
     access_token_ttl_seconds: int = Field(600, ge=30)
     refresh_token_ttl_seconds: int = Field(2_592_000, ge=60)
+    # The previous refresh token, presented again this soon after its rotation, is not a reuse.
+    refresh_reuse_grace_seconds: int = Field(10, ge=0, le=300)
 
     sms_backend: Literal["console"] = "console"
     dev_sms_inbox: bool = False

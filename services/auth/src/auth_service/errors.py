@@ -27,9 +27,18 @@ class InvalidOtp(AppError):
 
 
 class OtpExpired(AppError):
+    """No usable code: `reason` says why (expired, attempts_exhausted, no_pending_login)."""
+
     status_code = 410
     code = "otp_expired"
-    detail = "The code has expired or was used up. Request a new one."
+    _DETAILS = {
+        "expired": "The code has expired. Request a new one.",
+        "attempts_exhausted": "Too many wrong tries: this code no longer works. Request a new one.",
+        "no_pending_login": "No sign-in is pending. Request a code first.",
+    }
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(self._DETAILS.get(reason), reason=reason)
 
 
 class InvalidRefreshToken(AppError):

@@ -4,53 +4,63 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from redis import Redis
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import run_in_threadpool
 
 from auth_service import api
 from auth_service.config import AuthSettings
+from auth_service.deps import AuthState
 from auth_service.keys import KeyRing, load_key_ring
-from auth_service.otp import OtpStore
-from auth_service.ratelimit import SendLimiter
+from auth_service.otp import OtpPolicy, OtpStore
 from auth_service.service import AuthContext
+from auth_service.sessions import Sessions
 from auth_service.sms import DevSmsInbox, build_sms_backend
-from auth_service.tokens import AccessTokens, RefreshTokens
+from auth_service.tokens import AccessTokens
 from common.app import create_service_app
-from common.db import create_db_engine, ping, run_migrations
+from common.db import create_db_engine, ping
 from common.logging import configure_logging
+from common.migrations import run_migrations
 from common.ops import ReadinessCheck
-from common.redis import redis_from_url
-from common.security import RevocationList, StaticKeySource, TokenVerifier
+from common.redis import async_redis_from_url
+from common.tokens import StaticKeySource, TokenVerifier
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# Verifiers accept a token this long after its `exp` (clock skew between machines).
+VERIFIER_LEEWAY_SECONDS = 5
 
 
-def build_context(settings: AuthSettings, keys: KeyRing, redis: Redis) -> AuthContext:
-    revocations = RevocationList(redis)
+def build_context(
+    settings: AuthSettings, keys: KeyRing, engine: AsyncEngine, redis: Redis
+) -> AuthContext:
+    inbox = DevSmsInbox(redis, ttl_seconds=settings.otp_ttl_seconds)
     return AuthContext(
         settings=settings,
+        engine=engine,
+        redis=redis,
         otps=OtpStore(
             redis,
             secret=settings.otp_hmac_secret.get_secret_value().encode(),
-            ttl_seconds=settings.otp_ttl_seconds,
-            max_attempts=settings.otp_max_attempts,
-            lockout_failures=settings.otp_lockout_failures,
-            lockout_seconds=settings.otp_lockout_seconds,
+            policy=OtpPolicy(
+                ttl_seconds=settings.otp_ttl_seconds,
+                max_attempts=settings.otp_max_attempts,
+                lockout_failures=settings.otp_lockout_failures,
+                lockout_seconds=settings.otp_lockout_seconds,
+                lockout_failures_per_phone=settings.otp_lockout_failures_per_phone,
+                max_verify_failures_per_ip=settings.otp_max_verify_failures_per_ip_per_hour,
+                resend_cooldown_seconds=settings.otp_resend_cooldown_seconds,
+                max_sends_per_phone=settings.otp_max_per_phone_per_hour,
+                max_sends_per_ip=settings.otp_max_per_ip_per_hour,
+            ),
         ),
-        limiter=SendLimiter(
-            redis,
-            cooldown_seconds=settings.otp_resend_cooldown_seconds,
-            per_phone_per_hour=settings.otp_max_per_phone_per_hour,
-            per_ip_per_hour=settings.otp_max_per_ip_per_hour,
-        ),
-        sms=build_sms_backend(settings),
-        inbox=DevSmsInbox(redis),
+        sms=build_sms_backend(settings, inbox if settings.dev_sms_inbox else None),
+        inbox=inbox,
         access_tokens=AccessTokens(
             signing_key=keys.signing_key,
             kid=keys.kid,
@@ -58,53 +68,51 @@ def build_context(settings: AuthSettings, keys: KeyRing, redis: Redis) -> AuthCo
             audience=settings.jwt_audience,
             ttl_seconds=settings.access_token_ttl_seconds,
         ),
-        refresh_tokens=RefreshTokens(redis, ttl_seconds=settings.refresh_token_ttl_seconds),
+        sessions=Sessions(
+            redis,
+            ttl_seconds=settings.refresh_token_ttl_seconds,
+            grace_seconds=settings.refresh_reuse_grace_seconds,
+            # An access token of a revoked session lives at most this much longer.
+            revocation_seconds=settings.access_token_ttl_seconds + VERIFIER_LEEWAY_SECONDS,
+        ),
         verifier=TokenVerifier(
             keys=StaticKeySource(keys.jwks),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            revocations=revocations,
+            leeway_seconds=VERIFIER_LEEWAY_SECONDS,
         ),
-        revocations=revocations,
     )
 
 
-def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    return {
-        "database": lambda: ping(app.state.engine),
-        "redis": lambda: app.state.redis.ping(),
-    }
+def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = None) -> FastAPI:
+    """The app for `settings`; without them, read the environment and own the process's logging.
 
-
-def create_app(settings: AuthSettings | None = None) -> FastAPI:
-    """The app for `settings`; without them, read the environment and own the process's logging."""
+    `keys` hands over a signing key loaded already (the single-process mode shares its public
+    half with the other services); without it the key is loaded from the settings now.
+    """
     if settings is None:
         settings = AuthSettings()
         configure_logging(service="auth", level=settings.log_level, json=settings.log_json)
     config = settings
     if config.is_production and config.dev_sms_inbox:
         logger.warning("DEV_SMS_INBOX=true in production: anyone can read sign-in codes")
-    # Loaded here, not in the lifespan: the single-process mode hands the public keys to the
-    # referral app before anything starts.
-    keys = load_key_ring(config)
+    key_ring = keys or load_key_ring(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(
             run_migrations, script_location=MIGRATIONS, url=config.auth_database_url
         )
-        engine = create_db_engine(config.auth_database_url, pool_size=config.db_pool_size)
-        redis = redis_from_url(config.redis_url)
-        context = build_context(config, keys, redis)
-        app.state.engine = engine
-        app.state.redis = redis
-        app.state.auth = context
-        app.state.token_verifier = context.verifier
-        try:
+        async with AsyncExitStack() as cleanup:
+            engine = create_db_engine(config.auth_database_url, pool_size=config.db_pool_size)
+            cleanup.push_async_callback(engine.dispose)
+            redis = async_redis_from_url(config.redis_url)
+            cleanup.push_async_callback(redis.aclose)
+            app.state.auth = AuthState(
+                context=build_context(config, key_ring, engine, redis),
+                public_jwks=key_ring.jwks,
+            )
             yield
-        finally:
-            redis.close()
-            engine.dispose()
 
     app = create_service_app(
         service="auth",
@@ -113,10 +121,12 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness=_readiness,
     )
-    app.state.settings = config
-    app.state.public_jwks = keys.jwks
     app.include_router(api.router)
     if config.dev_sms_inbox:
         app.include_router(api.dev_router)
-    app.include_router(api.internal_router)
     return app
+
+
+def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
+    context: AuthContext = app.state.auth.context
+    return {"database": lambda: ping(context.engine), "redis": context.redis.ping}

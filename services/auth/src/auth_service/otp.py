@@ -1,11 +1,22 @@
-"""One-time codes: drawn with `secrets`, kept in Redis only as an HMAC, checked atomically.
+"""One-time codes and every limit around them, each step one atomic Lua script in Redis.
+
+Codes are drawn with `secrets` and kept only as an HMAC bound to their login. Sending a code
+checks the lockouts, the resend cooldown (while a live code exists) and the hourly caps, counts
+the send and stores the code, all in one script; checking a code counts the try, the failure
+streaks and caps, and voids the code when it is used or out of tries, in another.
 
 Keys (all with a TTL):
-  auth:login:{login_id}       hash: phone, otp (HMAC of login id + code), attempts
-  auth:login_of:{phone}       the phone's current login id; a new code replaces the old one
-  auth:otp_failures:{phone}   consecutive wrong codes across logins, reset by a success
-  auth:otp_lock:{phone}       present while the phone is locked out
-  auth:dev_sms:{phone}        the simulated SMS (DEV_SMS_INBOX=true only)
+  auth:login:{login_id}               hash: phone, otp (HMAC of login id + code), attempts,
+                                      void (why the code stopped working, while it is kept)
+  auth:login_of:{phone}               the phone's live login: a code that can still be used
+  auth:send_cooldown:{phone}          present for OTP_RESEND_COOLDOWN_SECONDS after a send
+  auth:sends:phone:{phone}            sorted set of send times in the last hour
+  auth:sends:ip:{ip}                  the same per client IP (an IPv6 client is its /64)
+  auth:otp_streak:{phone}:{ip}        consecutive wrong codes for the phone from that IP
+  auth:otp_lock:{phone}:{ip}          that IP locked out of the phone's sign-in
+  auth:otp_failures:{phone}           sorted set of wrong-code times from every IP, last hour
+  auth:otp_lock:{phone}               the phone's sign-in locked for every IP
+  auth:verify_failures:ip:{ip}        sorted set of wrong-code times from one IP, last hour
 """
 
 from __future__ import annotations
@@ -14,93 +25,201 @@ import hashlib
 import hmac
 import math
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
 
-from redis import Redis
-
-from auth_service.sms import INBOX_KEY, SimulatedSms
+from redis.asyncio import Redis
 
 LOGIN_KEY = "auth:login:{login_id}"
 LOGIN_OF_PHONE_KEY = "auth:login_of:{phone}"
-FAILURES_KEY = "auth:otp_failures:{phone}"
-LOCK_KEY = "auth:otp_lock:{phone}"
+COOLDOWN_KEY = "auth:send_cooldown:{phone}"
+PHONE_SENDS_KEY = "auth:sends:phone:{phone}"
+IP_SENDS_KEY = "auth:sends:ip:{ip}"
+STREAK_KEY = "auth:otp_streak:{phone}:{ip}"
+IP_LOCK_KEY = "auth:otp_lock:{phone}:{ip}"
+PHONE_FAILURES_KEY = "auth:otp_failures:{phone}"
+PHONE_LOCK_KEY = "auth:otp_lock:{phone}"
+IP_FAILURES_KEY = "auth:verify_failures:ip:{ip}"
+WINDOW_SECONDS = 3600
 
 # A login id is ours only if it looks like one (secrets.token_urlsafe(24) gives 32 characters).
 _LOGIN_ID_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _LOGIN_ID_LENGTH = 32
 
-# KEYS: login_of_phone, new login, inbox.
-# ARGV: login id, phone, otp hmac, ttl seconds, login key prefix, then the inbox fields or none.
-_START = """
-local previous = redis.call('GET', KEYS[1])
-if previous then
-  redis.call('DEL', ARGV[5] .. previous)
+# The number of entries of a sliding window (a sorted set of times) that leaves room for one
+# more under `limit`, or the milliseconds until it will.
+_WINDOW_WAIT = """
+local function window_wait(key, limit, now, window)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count < limit then
+    return 0
+  end
+  -- A slot frees when the entry that puts the count at the limit leaves the window.
+  local entry = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+  return tonumber(entry[2]) + window - now
 end
-redis.call('DEL', KEYS[3])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
-redis.call('HSET', KEYS[2], 'phone', ARGV[2], 'otp', ARGV[3], 'attempts', 0)
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-if #ARGV > 5 then
-  redis.call('HSET', KEYS[3], 'login_id', ARGV[1], 'phone', ARGV[2], 'code', ARGV[6],
-             'text', ARGV[7], 'sent_at', ARGV[8])
-  redis.call('EXPIRE', KEYS[3], ARGV[4])
+"""
+
+# KEYS: phone lock, (phone, ip) lock, cooldown, phone sends, ip sends, login_of, new login.
+# ARGV: now ms, window ms, cooldown ms, phone limit, ip limit, login id, phone, otp hmac,
+#       ttl s, login key prefix.
+# Returns {'ok'} | {'wait', ms} | {'locked', ms}; a refused request is not counted.
+_SEND = (
+    _WINDOW_WAIT
+    + """
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local lock_ms = math.max(redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2]))
+if lock_ms > 0 then
+  return {'locked', lock_ms}
+end
+local cooldown_ms = 0
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  cooldown_ms = redis.call('PTTL', KEYS[3])
+end
+local wait = math.max(
+  cooldown_ms,
+  window_wait(KEYS[4], tonumber(ARGV[4]), now, window),
+  window_wait(KEYS[5], tonumber(ARGV[5]), now, window)
+)
+if wait > 0 then
+  return {'wait', wait}
+end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+end
+for _, key in ipairs({KEYS[4], KEYS[5]}) do
+  redis.call('ZADD', key, now, ARGV[6])
+  redis.call('PEXPIRE', key, window)
+end
+local previous = redis.call('GET', KEYS[6])
+if previous then
+  redis.call('DEL', ARGV[10] .. previous)
+end
+redis.call('SET', KEYS[6], ARGV[6], 'EX', ARGV[9])
+redis.call('HSET', KEYS[7], 'phone', ARGV[7], 'otp', ARGV[8], 'attempts', 0)
+redis.call('EXPIRE', KEYS[7], ARGV[9])
+return {'ok'}
+"""
+)
+
+# KEYS: cooldown, phone sends, ip sends, login_of, login. ARGV: login id.
+# Takes back a send whose code never reached the phone.
+_UNSEND = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[5])
+if redis.call('GET', KEYS[4]) == ARGV[1] then
+  redis.call('DEL', KEYS[4])
 end
 return 1
 """
 
-# KEYS: login, login_of_phone, failures, lock, inbox.
-# ARGV: login id, candidate hmac, max attempts, lockout failures, lockout seconds.
-# Returns {'ok', phone} | {'wrong', attempts_left} | {'expired'} | {'locked', ms_left}.
-_VERIFY = """
-local function void()
-  redis.call('DEL', KEYS[1])
-  if redis.call('GET', KEYS[2]) == ARGV[1] then
-    redis.call('DEL', KEYS[2])
-  end
-  if redis.call('HGET', KEYS[5], 'login_id') == ARGV[1] then
-    redis.call('DEL', KEYS[5])
-  end
-end
-
-local lock_ms = redis.call('PTTL', KEYS[4])
+# KEYS: login, login_of, phone lock, (phone, ip) lock, streak, phone failures, ip failures.
+# ARGV: login id, candidate hmac, max attempts, streak limit, lockout s, phone failure limit,
+#       ip failure limit, now ms, window ms, unique member.
+# Returns {'ok', phone} | {'wrong', attempts left} | {'void', reason} | {'locked', ms}
+#       | {'limited', ms}.
+_VERIFY = (
+    _WINDOW_WAIT
+    + """
+local now, window = tonumber(ARGV[8]), tonumber(ARGV[9])
+local lock_ms = math.max(redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]))
 if lock_ms > 0 then
   return {'locked', lock_ms}
 end
-local stored = redis.call('HMGET', KEYS[1], 'otp', 'phone')
-if not stored[1] then
-  return {'expired'}
+local ip_wait = window_wait(KEYS[7], tonumber(ARGV[7]), now, window)
+if ip_wait > 0 then
+  return {'limited', ip_wait}
 end
+local stored = redis.call('HMGET', KEYS[1], 'otp', 'phone', 'void')
+if not stored[2] then
+  return {'void', 'expired'}
+end
+if stored[3] then
+  return {'void', stored[3]}
+end
+
+local function void(reason)
+  redis.call('HSET', KEYS[1], 'void', reason)
+  if redis.call('GET', KEYS[2]) == ARGV[1] then
+    redis.call('DEL', KEYS[2])
+  end
+end
+
 -- Plain equality is safe here: the caller cannot compute HMACs, so timing tells it nothing.
 if stored[1] == ARGV[2] then
-  void()
-  redis.call('DEL', KEYS[3])
+  redis.call('DEL', KEYS[1], KEYS[5])
+  if redis.call('GET', KEYS[2]) == ARGV[1] then
+    redis.call('DEL', KEYS[2])
+  end
   return {'ok', stored[2]}
 end
 
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-local left = tonumber(ARGV[3]) - attempts
+local lockout = tonumber(ARGV[5])
+local left = tonumber(ARGV[3]) - redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if left <= 0 then
-  void()
+  void('attempts_exhausted')
 end
-local failures = redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[5])
-if failures >= tonumber(ARGV[4]) then
-  void()
-  redis.call('DEL', KEYS[3])
-  redis.call('SET', KEYS[4], '1', 'EX', ARGV[5])
-  return {'locked', tonumber(ARGV[5]) * 1000}
+redis.call('ZADD', KEYS[7], now, ARGV[10])
+redis.call('PEXPIRE', KEYS[7], window)
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - window)
+redis.call('ZADD', KEYS[6], now, ARGV[10])
+redis.call('PEXPIRE', KEYS[6], window)
+local streak = redis.call('INCR', KEYS[5])
+redis.call('EXPIRE', KEYS[5], lockout)
+local lock
+if streak >= tonumber(ARGV[4]) then
+  lock = KEYS[4]
+  redis.call('DEL', KEYS[5])
+elseif redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[6]) then
+  lock = KEYS[3]
+end
+if lock then
+  redis.call('SET', lock, '1', 'EX', lockout)
+  void('attempts_exhausted')
+  return {'locked', lockout * 1000}
 end
 return {'wrong', math.max(left, 0)}
 """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OtpPolicy:
+    ttl_seconds: int
+    max_attempts: int
+    lockout_failures: int
+    lockout_seconds: int
+    lockout_failures_per_phone: int
+    max_verify_failures_per_ip: int
+    resend_cooldown_seconds: int
+    max_sends_per_phone: int
+    max_sends_per_ip: int
+
+
+class SendOutcome(StrEnum):
+    SENT = "ok"
+    WAIT = "wait"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    outcome: SendOutcome
+    login_id: str = ""
+    retry_after: int = 0
 
 
 class Outcome(StrEnum):
     OK = "ok"
     WRONG = "wrong"
-    EXPIRED = "expired"
+    VOID = "void"
     LOCKED = "locked"
+    LIMITED = "limited"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +228,8 @@ class Verification:
     phone: str | None = None
     attempts_left: int = 0
     retry_after: int = 0
+    # Why a code that was asked for no longer works: expired | attempts_exhausted.
+    reason: str = ""
 
 
 def generate_code(length: int) -> str:
@@ -127,24 +248,25 @@ def is_well_formed_code(value: str, length: int) -> bool:
     return len(value) == length and all(char in "0123456789" for char in value)
 
 
+def _seconds(milliseconds: int) -> int:
+    return max(1, math.ceil(milliseconds / 1000))
+
+
 class OtpStore:
     def __init__(
         self,
         redis: Redis,
         *,
         secret: bytes,
-        ttl_seconds: int,
-        max_attempts: int,
-        lockout_failures: int,
-        lockout_seconds: int,
+        policy: OtpPolicy,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._secret = secret
-        self._ttl = ttl_seconds
-        self._max_attempts = max_attempts
-        self._lockout_failures = lockout_failures
-        self._lockout_seconds = lockout_seconds
-        self._start = redis.register_script(_START)
+        self._policy = policy
+        self._clock = clock
+        self._send = redis.register_script(_SEND)
+        self._unsend = redis.register_script(_UNSEND)
         self._verify = redis.register_script(_VERIFY)
 
     def _digest(self, login_id: str, code: str) -> str:
@@ -152,67 +274,99 @@ class OtpStore:
         message = f"{login_id}:{code}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def start(self, *, login_id: str, phone: str, code: str, sms: SimulatedSms | None) -> None:
-        """Make `code` the phone's only valid code; `sms` also goes to the dev inbox."""
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def send(self, *, phone: str, client: str, code: str) -> Send:
+        """Store `code` as the phone's only valid one if every limit allows a send now."""
+        policy, login_id = self._policy, new_login_id()
         keys = [
+            PHONE_LOCK_KEY.format(phone=phone),
+            IP_LOCK_KEY.format(phone=phone, ip=client),
+            COOLDOWN_KEY.format(phone=phone),
+            PHONE_SENDS_KEY.format(phone=phone),
+            IP_SENDS_KEY.format(ip=client),
             LOGIN_OF_PHONE_KEY.format(phone=phone),
             LOGIN_KEY.format(login_id=login_id),
-            INBOX_KEY.format(phone=phone),
         ]
         args: list[str | int] = [
+            self._now_ms(),
+            WINDOW_SECONDS * 1000,
+            policy.resend_cooldown_seconds * 1000,
+            policy.max_sends_per_phone,
+            policy.max_sends_per_ip,
             login_id,
             phone,
             self._digest(login_id, code),
-            self._ttl,
+            policy.ttl_seconds,
             LOGIN_KEY.format(login_id=""),
         ]
-        if sms is not None:
-            args += [sms.code, sms.text, sms.sent_at]
-        self._start(keys=keys, args=args)
+        result = await self._send(keys=keys, args=args)
+        outcome = SendOutcome(result[0])
+        if outcome is SendOutcome.SENT:
+            return Send(outcome, login_id=login_id)
+        return Send(outcome, retry_after=_seconds(int(result[1])))
 
-    def void(self, *, login_id: str, phone: str) -> None:
-        """Forget a login whose code never reached the user."""
-        self._redis.delete(
-            LOGIN_KEY.format(login_id=login_id),
+    async def unsend(self, *, phone: str, client: str, login_id: str) -> None:
+        """Take back a send whose code never reached the phone: it counts towards no limit."""
+        keys = [
+            COOLDOWN_KEY.format(phone=phone),
+            PHONE_SENDS_KEY.format(phone=phone),
+            IP_SENDS_KEY.format(ip=client),
             LOGIN_OF_PHONE_KEY.format(phone=phone),
-            INBOX_KEY.format(phone=phone),
-        )
+            LOGIN_KEY.format(login_id=login_id),
+        ]
+        await self._unsend(keys=keys, args=[login_id])
 
-    def phone_of(self, login_id: str) -> str | None:
+    async def phone_of(self, login_id: str) -> str | None:
         if not looks_like_login_id(login_id):
             return None
         # Clients decode responses (common.redis), so strings come back.
-        return cast("str | None", self._redis.hget(LOGIN_KEY.format(login_id=login_id), "phone"))
+        phone = await self._redis.hget(LOGIN_KEY.format(login_id=login_id), "phone")
+        return cast("str | None", phone)
 
-    def login_of(self, phone: str) -> str | None:
-        return cast("str | None", self._redis.get(LOGIN_OF_PHONE_KEY.format(phone=phone)))
+    async def login_of(self, phone: str) -> str | None:
+        return cast("str | None", await self._redis.get(LOGIN_OF_PHONE_KEY.format(phone=phone)))
 
-    def lock_seconds_left(self, phone: str) -> int:
-        milliseconds = int(self._redis.pttl(LOCK_KEY.format(phone=phone)))
-        return math.ceil(milliseconds / 1000) if milliseconds > 0 else 0
+    async def lock_seconds_left(self, *, phone: str, client: str) -> int:
+        """How long the phone's sign-in stays locked for this client; 0 when it is not."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.pttl(PHONE_LOCK_KEY.format(phone=phone))
+            pipe.pttl(IP_LOCK_KEY.format(phone=phone, ip=client))
+            milliseconds = max(await pipe.execute())
+        return _seconds(milliseconds) if milliseconds > 0 else 0
 
-    def verify(self, *, login_id: str, phone: str, code: str) -> Verification:
+    async def verify(self, *, login_id: str, phone: str, client: str, code: str) -> Verification:
         """Check one try atomically: count it, and void the code when used or out of tries."""
+        policy = self._policy
         keys = [
             LOGIN_KEY.format(login_id=login_id),
             LOGIN_OF_PHONE_KEY.format(phone=phone),
-            FAILURES_KEY.format(phone=phone),
-            LOCK_KEY.format(phone=phone),
-            INBOX_KEY.format(phone=phone),
+            PHONE_LOCK_KEY.format(phone=phone),
+            IP_LOCK_KEY.format(phone=phone, ip=client),
+            STREAK_KEY.format(phone=phone, ip=client),
+            PHONE_FAILURES_KEY.format(phone=phone),
+            IP_FAILURES_KEY.format(ip=client),
         ]
         args: list[str | int] = [
             login_id,
             self._digest(login_id, code),
-            self._max_attempts,
-            self._lockout_failures,
-            self._lockout_seconds,
+            policy.max_attempts,
+            policy.lockout_failures,
+            policy.lockout_seconds,
+            policy.lockout_failures_per_phone,
+            policy.max_verify_failures_per_ip,
+            self._now_ms(),
+            WINDOW_SECONDS * 1000,
+            secrets.token_hex(8),
         ]
-        result = self._verify(keys=keys, args=args)
+        result = await self._verify(keys=keys, args=args)
         outcome = Outcome(result[0])
-        if outcome is Outcome.OK:
-            return Verification(outcome, phone=str(result[1]))
-        if outcome is Outcome.WRONG:
-            return Verification(outcome, attempts_left=int(result[1]))
-        if outcome is Outcome.LOCKED:
-            return Verification(outcome, retry_after=math.ceil(int(result[1]) / 1000))
-        return Verification(outcome)
+        match outcome:
+            case Outcome.OK:
+                return Verification(outcome, phone=str(result[1]))
+            case Outcome.WRONG:
+                return Verification(outcome, attempts_left=int(result[1]))
+            case Outcome.VOID:
+                return Verification(outcome, reason=str(result[1]))
+        return Verification(outcome, retry_after=_seconds(int(result[1])))

@@ -9,7 +9,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from auth_service.phones import normalize_phone
 from auth_service.repository import UserRecord
 from auth_service.service import Grant, PendingLogin
-from auth_service.sms import SimulatedSms
+from auth_service.sms import SmsMessage
 
 PHONE_HELP = "10 digits, e.g. 9991234567; +7 (999) 123-45-67 and 8 999 123 45 67 are accepted too"
 
@@ -114,7 +114,7 @@ class DevSmsResponse(BaseModel):
     sent_at: str = Field(description="ISO 8601, UTC.")
 
     @classmethod
-    def of(cls, sms: SimulatedSms) -> DevSmsResponse:
+    def of(cls, sms: SmsMessage) -> DevSmsResponse:
         return cls(phone=sms.phone, code=sms.code, text=sms.text, sent_at=sms.sent_at)
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy.orm import Session
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service import repository
+from auth_service.client_ip import rate_limit_subject
 from auth_service.config import AuthSettings
 from auth_service.errors import (
     InvalidOtp,
@@ -23,44 +26,39 @@ from auth_service.errors import (
 from auth_service.otp import (
     OtpStore,
     Outcome,
+    SendOutcome,
     generate_code,
     is_well_formed_code,
-    new_login_id,
 )
 from auth_service.phones import normalize_phone
-from auth_service.ratelimit import SendLimiter, rate_limit_subject
 from auth_service.repository import UserRecord
-from auth_service.sms import DevSmsInbox, SimulatedSms, SmsBackend, SmsDeliveryError
-from auth_service.tokens import (
-    AccessToken,
-    AccessTokens,
-    IssuedRefresh,
-    RefreshRejected,
-    RefreshTokens,
-)
+from auth_service.sessions import IssuedRefresh, RefreshRejected, Sessions
+from auth_service.sms import DevSmsInbox, SmsBackend, SmsDeliveryError, SmsMessage
+from auth_service.tokens import AccessToken, AccessTokens
 from common.errors import NotAuthenticated, TooManyRequests
-from common.security import RevocationList, TokenVerifier
+from common.tokens import TokenVerifier
 
 logger = logging.getLogger(__name__)
 
 CODES_SENT = Counter("auth_otp_sent_total", "One-time codes sent")
 CODE_CHECKS = Counter("auth_otp_checks_total", "One-time code checks", ["outcome"])
 LOCKED_DETAIL = "Too many wrong codes: sign-in for this phone is locked for a while."
+WRONG_CODES_DETAIL = "Too many wrong codes from this address. Try again later."
 
 
 @dataclass(frozen=True, slots=True)
 class AuthContext:
-    """Everything the service functions use besides the database session; one per app."""
+    """Everything the service functions use; one per app."""
 
     settings: AuthSettings
+    engine: AsyncEngine
+    redis: Redis
     otps: OtpStore
-    limiter: SendLimiter
     sms: SmsBackend
     inbox: DevSmsInbox
     access_tokens: AccessTokens
-    refresh_tokens: RefreshTokens
+    sessions: Sessions
     verifier: TokenVerifier
-    revocations: RevocationList
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,37 +84,41 @@ def sms_text(code: str) -> str:
     return f"Код для входа: {code}. Никому его не сообщайте."  # noqa: RUF001 - Russian text
 
 
-def start_login(ctx: AuthContext, *, phone: str, client: str) -> PendingLogin:
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def start_login(ctx: AuthContext, *, phone: str, client: str) -> PendingLogin:
     """Send a new code to `phone`, voiding the previous one; the same for known and new phones."""
     settings = ctx.settings
-    login_id = new_login_id()
-    reservation = ctx.limiter.reserve(
-        phone=phone, client=rate_limit_subject(client), send_id=login_id
-    )
-    if reservation.locked:
-        raise TooManyRequests(reservation.retry_after, LOCKED_DETAIL)
-    if not reservation.allowed:
-        raise TooManyRequests(reservation.retry_after)
+    subject = rate_limit_subject(client)
     code = generate_code(settings.otp_length)
-    text = sms_text(code)
-    sent_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    simulated = SimulatedSms(phone=phone, code=code, text=text, sent_at=sent_at)
-    ctx.otps.start(
-        login_id=login_id,
+    send = await ctx.otps.send(phone=phone, client=subject, code=code)
+    if send.outcome is SendOutcome.LOCKED:
+        raise TooManyRequests(send.retry_after, LOCKED_DETAIL)
+    if send.outcome is SendOutcome.WAIT:
+        raise TooManyRequests(
+            send.retry_after, f"A new code can be requested in {send.retry_after} s."
+        )
+    sent_at = datetime.now(UTC)
+    message = SmsMessage(
         phone=phone,
+        text=sms_text(code),
         code=code,
-        sms=simulated if settings.dev_sms_inbox else None,
+        login_id=send.login_id,
+        sent_at=_iso(sent_at),
+        expires_at=_iso(sent_at + timedelta(seconds=settings.otp_ttl_seconds)),
     )
     try:
-        ctx.sms.send(phone, text)
+        await ctx.sms.send(message)
     except SmsDeliveryError:
         logger.exception("sms delivery failed")
-        ctx.otps.void(login_id=login_id, phone=phone)
+        await ctx.otps.unsend(phone=phone, client=subject, login_id=send.login_id)
         raise SmsUnavailable() from None
     CODES_SENT.inc()
     return PendingLogin(
         phone=phone,
-        login_id=login_id,
+        login_id=send.login_id,
         otp_length=settings.otp_length,
         expires_in=settings.otp_ttl_seconds,
         resend_in=settings.otp_resend_cooldown_seconds,
@@ -130,7 +132,7 @@ def _normalized(phone: str) -> str:
     return normalized
 
 
-def _pending_login(
+async def _pending_login(
     ctx: AuthContext, *, login_id: str | None, phone: str | None, cookie_login_id: str | None
 ) -> tuple[str | None, str]:
     """(login id or None, phone) of the login the caller names.
@@ -139,103 +141,94 @@ def _pending_login(
     """
     if not login_id and phone is not None:
         normalized = _normalized(phone)
-        return ctx.otps.login_of(normalized), normalized
+        return await ctx.otps.login_of(normalized), normalized
     login_id = login_id or cookie_login_id
     if not login_id:
-        raise OtpExpired("No sign-in is pending. Request a code first.")
-    owner = ctx.otps.phone_of(login_id)
+        raise OtpExpired(reason="no_pending_login")
+    owner = await ctx.otps.phone_of(login_id)
     if owner is None:
-        raise OtpExpired()
+        raise OtpExpired(reason="expired")
     return login_id, owner
 
 
-def complete_login(
+async def complete_login(
     ctx: AuthContext,
-    session: Session,
     *,
     code: str,
     login_id: str | None,
     phone: str | None,
     cookie_login_id: str | None,
+    client: str,
+    user_agent: str,
 ) -> Grant:
     """Check the code of a pending login; on success register the phone if new and sign in."""
     if not is_well_formed_code(code, ctx.settings.otp_length):
         raise InvalidOtpFormat(f"The code is {ctx.settings.otp_length} digits.")
-    login_id, phone = _pending_login(
+    subject = rate_limit_subject(client)
+    login_id, phone = await _pending_login(
         ctx, login_id=login_id, phone=phone, cookie_login_id=cookie_login_id
     )
     if login_id is None:
-        locked_for = ctx.otps.lock_seconds_left(phone)
+        locked_for = await ctx.otps.lock_seconds_left(phone=phone, client=subject)
         if locked_for:
             raise TooManyRequests(locked_for, LOCKED_DETAIL)
-        raise OtpExpired()
-    verification = ctx.otps.verify(login_id=login_id, phone=phone, code=code)
+        raise OtpExpired(reason="no_pending_login")
+    verification = await ctx.otps.verify(login_id=login_id, phone=phone, client=subject, code=code)
     CODE_CHECKS.labels(verification.outcome.value).inc()
     match verification.outcome:
         case Outcome.WRONG:
             raise InvalidOtp(attempts_left=verification.attempts_left)
-        case Outcome.EXPIRED:
-            raise OtpExpired()
+        case Outcome.VOID:
+            raise OtpExpired(reason=verification.reason)
         case Outcome.LOCKED:
             raise TooManyRequests(verification.retry_after, LOCKED_DETAIL)
-    sign_in = repository.record_sign_in(session, phone=phone)
-    refresh = ctx.refresh_tokens.start_family(user_id=sign_in.user.id, phone=phone)
+        case Outcome.LIMITED:
+            raise TooManyRequests(verification.retry_after, WRONG_CODES_DETAIL)
+    sign_in = await repository.record_sign_in(ctx.engine, phone=phone)
+    refresh = await ctx.sessions.start(user_id=sign_in.user.id, phone=phone, user_agent=user_agent)
     access = ctx.access_tokens.issue(
-        user_id=sign_in.user.id, phone=phone, session_id=refresh.family_id
+        user_id=sign_in.user.id, phone=phone, session_id=refresh.session_id
     )
     return Grant(access=access, refresh=refresh, user=sign_in.user, is_new_user=sign_in.is_new)
 
 
-def refresh_tokens(ctx: AuthContext, *, refresh_token: str | None) -> Grant:
-    """Rotate the refresh token; a retired one revokes its whole login."""
+async def refresh_tokens(ctx: AuthContext, *, refresh_token: str | None) -> Grant:
+    """Rotate the refresh token; a retired one (past its grace) revokes its whole session."""
     if not refresh_token:
         raise InvalidRefreshToken("No refresh token was sent.")
     try:
-        refresh = ctx.refresh_tokens.rotate(refresh_token)
+        refresh = await ctx.sessions.rotate(refresh_token)
     except RefreshRejected as rejected:
         if rejected.reused:
-            logger.warning("a rotated refresh token was reused; its login is revoked")
+            logger.warning("a retired refresh token was reused; its session is revoked")
         raise InvalidRefreshToken() from None
     access = ctx.access_tokens.issue(
-        user_id=refresh.user_id, phone=refresh.phone, session_id=refresh.family_id
+        user_id=refresh.user_id, phone=refresh.phone, session_id=refresh.session_id
     )
     return Grant(
         access=access, refresh=refresh, user=UserRecord(id=refresh.user_id, phone=refresh.phone)
     )
 
 
-def logout(ctx: AuthContext, *, access_token: str | None, refresh_token: str | None) -> None:
-    """Revoke whatever the caller holds: the access token and its login, the refresh token's login.
+async def logout(ctx: AuthContext, *, access_token: str | None, refresh_token: str | None) -> None:
+    """End the sessions of whatever credentials the caller holds; every token of them dies.
 
     Idempotent: credentials that are already invalid are ignored.
     """
-    families: set[str] = set()
+    sessions: set[str] = set()
     if refresh_token:
-        family_id = ctx.refresh_tokens.family_of(refresh_token)
-        if family_id:
-            families.add(family_id)
+        session_id = await ctx.sessions.session_of(refresh_token)
+        if session_id:
+            sessions.add(session_id)
     if access_token:
-        try:
-            principal = ctx.verifier.verify(access_token)
-        except NotAuthenticated:
-            principal = None
-        if principal is not None:
-            ctx.revocations.revoke(principal.jti, expires_at=principal.expires_at)
-            if principal.session_id:
-                families.add(principal.session_id)
-    for family_id in families:
-        ctx.refresh_tokens.revoke_family(family_id)
+        with contextlib.suppress(NotAuthenticated):
+            sessions.add((await ctx.verifier.verify(access_token)).session_id)
+    for session_id in sessions:
+        await ctx.sessions.revoke(session_id)
 
 
-def latest_sms(ctx: AuthContext, *, phone: str) -> SimulatedSms:
-    sms = ctx.inbox.latest(_normalized(phone))
+async def latest_sms(ctx: AuthContext, *, phone: str) -> SmsMessage:
+    sms = await ctx.inbox.latest(_normalized(phone))
     if sms is None:
         raise NoSms()
     return sms
-
-
-def current_user(session: Session, *, user_id: int) -> UserRecord:
-    user = repository.get_user(session, user_id)
-    if user is None:
-        raise NotAuthenticated("The user of this token does not exist.")
-    return user

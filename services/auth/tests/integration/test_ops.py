@@ -35,7 +35,6 @@ def test_openapi_documents_the_public_routes(client: TestClient) -> None:
         "/authentication/api_logout/",
         "/authentication/.well-known/jwks.json",
         "/authentication/api_dev_sms/",
-        "/internal/users/me",
     ):
         assert path in paths
     assert client.get("/docs").status_code == 200

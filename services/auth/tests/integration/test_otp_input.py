@@ -183,14 +183,16 @@ def test_ten_failures_lock_the_phone_for_an_hour(
     assert [r.status_code for r in statuses[:10]] == [400] * 9 + [429]
     assert statuses[9].json()["code"] == "too_many_requests"
     assert 3590 <= int(statuses[9].headers["retry-after"]) <= 3600
-    assert all(r.status_code == 410 for r in statuses[10:])
+    assert all(r.status_code == 429 for r in statuses[10:])
 
     locked_send = client.post(NUMBER_INPUT, json={"phone": PHONE})
     assert locked_send.status_code == 429 and int(locked_send.headers["retry-after"]) > 3500
     locked_try = client.post(OTP_INPUT, json={"otp": "1234", "phone": PHONE})
     assert locked_try.status_code == 429 and int(locked_try.headers["retry-after"]) > 3500
-    # Other phones are not affected.
+    # Other phones are not affected, nor is this phone from another address.
     assert flow.sign_in("9990000001")["is_new_user"] is True
+    elsewhere = flow_for(make_client(peer="198.51.100.20", otp_resend_cooldown_seconds=0))
+    assert elsewhere.sign_in()["user"]["phone"] == PHONE
 
 
 def test_a_success_resets_the_failure_count(

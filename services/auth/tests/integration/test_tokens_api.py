@@ -1,3 +1,5 @@
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -5,14 +7,12 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from common.redis import redis_from_url
-from common.security import RevocationList, StaticKeySource, TokenVerifier
+from common.tokens import StaticKeySource, TokenVerifier
 
 OTP_INPUT = "/authentication/api_otp_input/"
 REFRESH = "/authentication/api_token_refresh/"
 LOGOUT = "/authentication/api_logout/"
 JWKS = "/authentication/.well-known/jwks.json"
-USERS_ME = "/internal/users/me"
 PHONE = "9991234567"
 
 
@@ -26,12 +26,10 @@ def test_jwks_publishes_the_signing_key_and_may_be_cached(client: TestClient) ->
     assert response.headers["cache-control"] == "public, max-age=300"
     (key,) = response.json()["keys"]
     assert {key["kty"], key["crv"], key["alg"], key["use"]} == {"OKP", "Ed25519", "EdDSA", "sig"}
-    assert client.app.state.public_jwks == response.json()  # type: ignore[attr-defined]
+    assert client.app.state.auth.public_jwks == response.json()  # type: ignore[attr-defined]
 
 
-def test_access_token_is_verifiable_with_the_published_keys(
-    client: TestClient, flow: Any, redis_url: str
-) -> None:
+def test_access_token_is_verifiable_with_the_published_keys(client: TestClient, flow: Any) -> None:
     body = flow.sign_in()
     token = body["access_token"]
     header = jwt.get_unverified_header(token)
@@ -41,9 +39,8 @@ def test_access_token_is_verifiable_with_the_published_keys(
         keys=StaticKeySource(client.get(JWKS).json()),
         issuer="referral-platform-auth",
         audience="referral-platform",
-        revocations=RevocationList(redis_from_url(redis_url)),
     )
-    principal = verifier.verify(token)
+    principal = asyncio.run(verifier.verify(token))
     assert principal.user_id == body["user"]["id"] and principal.phone == PHONE
     claims = jwt.decode(token, options={"verify_signature": False})
     assert set(claims) == {"iss", "aud", "sub", "phone", "iat", "exp", "jti", "typ", "sid"}
@@ -75,14 +72,46 @@ def test_refresh_by_cookie(client: TestClient, flow: Any) -> None:
     assert client.post(REFRESH).status_code == 200
 
 
-def test_reusing_a_rotated_token_revokes_the_whole_login(client: TestClient, flow: Any) -> None:
+def test_reusing_an_older_generation_revokes_the_whole_session(
+    client: TestClient, flow: Any, accepted: Callable[[str], bool]
+) -> None:
     first = flow.sign_in()
     client.cookies.clear()
     second = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json()
+    third = client.post(REFRESH, json={"refresh_token": second["refresh_token"]}).json()
+    # The grandparent: two generations back, a copy someone else holds.
     reuse = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
     assert reuse.status_code == 401 and reuse.json()["code"] == "invalid_refresh_token"
-    newest = client.post(REFRESH, json={"refresh_token": second["refresh_token"]})
+    newest = client.post(REFRESH, json={"refresh_token": third["refresh_token"]})
     assert newest.status_code == 401
+    for body in (first, second, third):
+        assert not accepted(body["access_token"])
+
+
+def test_the_previous_token_within_the_grace_gets_the_same_pair_of_the_session(
+    client: TestClient, flow: Any, accepted: Callable[[str], bool]
+) -> None:
+    first = flow.sign_in()
+    client.cookies.clear()
+    second = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json()
+    again = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert again.status_code == 200
+    assert again.json()["refresh_token"] == second["refresh_token"]
+    assert accepted(again.json()["access_token"]) and accepted(second["access_token"])
+    assert client.post(REFRESH, json={"refresh_token": second["refresh_token"]}).status_code == 200
+
+
+def test_the_previous_token_after_the_grace_revokes_the_session(
+    make_client: Callable[..., TestClient], flow_for: Any, accepted: Callable[[str], bool]
+) -> None:
+    client = make_client(refresh_reuse_grace_seconds=0)
+    first = flow_for(client).sign_in()
+    client.cookies.clear()
+    second = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json()
+    time.sleep(0.01)
+    reuse = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert reuse.status_code == 401
+    assert not accepted(second["access_token"]) and not accepted(first["access_token"])
 
 
 @pytest.mark.parametrize("body", [None, {}, {"refresh_token": ""}, {"refresh_token": "nope"}])
@@ -94,19 +123,35 @@ def test_a_missing_or_unknown_refresh_token_is_401(
     assert response.json()["code"] == "invalid_refresh_token"
 
 
-def test_logout_with_only_the_bearer_token_ends_the_login(client: TestClient, flow: Any) -> None:
+def test_logout_with_only_the_bearer_token_ends_the_login(
+    client: TestClient, flow: Any, accepted: Callable[[str], bool]
+) -> None:
     body = flow.sign_in()
     client.cookies.clear()
-    assert client.get(USERS_ME, headers=bearer(body["access_token"])).status_code == 200
+    assert accepted(body["access_token"])
     response = client.post(LOGOUT, headers=bearer(body["access_token"]))
     assert response.status_code == 204 and response.content == b""
-    after = client.get(USERS_ME, headers=bearer(body["access_token"]))
-    assert after.status_code == 401 and after.json()["code"] == "not_authenticated"
+    assert not accepted(body["access_token"])
     refresh = client.post(REFRESH, json={"refresh_token": body["refresh_token"]})
     assert refresh.status_code == 401
 
 
-def test_logout_with_cookies_ends_the_login_and_clears_them(client: TestClient, flow: Any) -> None:
+def test_logout_with_a_later_access_token_ends_the_earlier_ones_too(
+    client: TestClient, flow: Any, accepted: Callable[[str], bool]
+) -> None:
+    first = flow.sign_in()
+    client.cookies.clear()
+    second = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json()
+    assert accepted(first["access_token"]) and accepted(second["access_token"])
+
+    assert client.post(LOGOUT, headers=bearer(second["access_token"])).status_code == 204
+
+    assert not accepted(first["access_token"]) and not accepted(second["access_token"])
+
+
+def test_logout_with_cookies_ends_the_login_and_clears_them(
+    client: TestClient, flow: Any, accepted: Callable[[str], bool]
+) -> None:
     body = flow.sign_in()
     response = client.post(LOGOUT)
     assert response.status_code == 204
@@ -116,7 +161,7 @@ def test_logout_with_cookies_ends_the_login_and_clears_them(client: TestClient, 
     assert "Path=/;" in cleared["access_token"]
     assert "Path=/authentication/" in cleared["refresh_token"]
     assert not client.cookies
-    assert client.get(USERS_ME, headers=bearer(body["access_token"])).status_code == 401
+    assert not accepted(body["access_token"])
     refresh = client.post(REFRESH, json={"refresh_token": body["refresh_token"]})
     assert refresh.status_code == 401
 
@@ -129,14 +174,14 @@ def test_logout_with_a_refresh_token_in_the_body(client: TestClient, flow: Any) 
 
 
 def test_logout_leaves_other_logins_alone(
-    make_client: Callable[..., TestClient], flow_for: Any
+    make_client: Callable[..., TestClient], flow_for: Any, accepted: Callable[[str], bool]
 ) -> None:
     client = make_client(otp_resend_cooldown_seconds=0)
     flow = flow_for(client)
     laptop, phone = flow.sign_in(), flow.sign_in()
     client.cookies.clear()
     client.post(LOGOUT, headers=bearer(laptop["access_token"]))
-    assert client.get(USERS_ME, headers=bearer(phone["access_token"])).status_code == 200
+    assert accepted(phone["access_token"]) and not accepted(laptop["access_token"])
     assert client.post(REFRESH, json={"refresh_token": phone["refresh_token"]}).status_code == 200
 
 

@@ -2,7 +2,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from auth_service.ratelimit import client_address, rate_limit_subject
+from auth_service.client_ip import client_address, rate_limit_subject
 
 TRUSTED = (ip_network("127.0.0.1/32"), ip_network("10.0.0.0/8"), ip_network("::1/128"))
 

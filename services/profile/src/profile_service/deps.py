@@ -1,36 +1,32 @@
-"""Request dependencies: the caller's access token and the profile service of this app."""
+"""The service's state, set up by the lifespan, and the dependencies that read it."""
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from common.errors import NotAuthenticated
-from common.security import access_token_from
+from common.tokens import TokenVerifier
+from profile_service.config import ProfileSettings
 from profile_service.service import ProfileService
 
-# RFC 6750 b64token: anything else cannot be a bearer token, and could not be sent on as a header.
-_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-# Access tokens are a few hundred bytes; a longer one is refused here rather than forwarded twice.
-_MAX_TOKEN_LENGTH = 4096
+
+@dataclass(frozen=True, slots=True)
+class ProfileState:
+    settings: ProfileSettings
+    verifier: TokenVerifier
+    profiles: ProfileService
 
 
-# Dependencies are `async def` so that they run on the event loop, not in the thread pool.
-async def get_access_token(request: Request) -> str:
-    token = access_token_from(request)
-    if token is None:
-        raise NotAuthenticated()
-    if len(token) > _MAX_TOKEN_LENGTH or not _BEARER_TOKEN.fullmatch(token):
-        raise NotAuthenticated("The access token is not valid.")
-    return token
+def state_of(request: Request) -> ProfileState:
+    state: ProfileState = request.app.state.profile
+    return state
 
 
-async def get_profile_service(request: Request) -> ProfileService:
-    service: ProfileService = request.app.state.profile_service
-    return service
+# `async def`: a dependency that does no I/O then runs on the event loop, not in a thread.
+async def get_state(request: Request) -> ProfileState:
+    return state_of(request)
 
 
-AccessToken = Annotated[str, Depends(get_access_token)]
-ProfileServiceDep = Annotated[ProfileService, Depends(get_profile_service)]
+StateDep = Annotated[ProfileState, Depends(get_state)]

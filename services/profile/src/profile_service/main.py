@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
@@ -11,44 +11,68 @@ from fastapi import FastAPI
 from common.app import create_service_app
 from common.logging import configure_logging
 from common.ops import ReadinessCheck
+from common.redis import async_redis_from_url
+from common.tokens import JwksKeySource, KeySource, TokenVerifier
 from profile_service.api import router
-from profile_service.clients import AuthClient, ReferralClient
+from profile_service.clients import ReferralClient
 from profile_service.config import ProfileSettings
+from profile_service.deps import ProfileState
 from profile_service.service import ProfileService
 
 SERVICE = "profile"
+# Connections kept to referral: enough for every request in flight to have its own.
+UPSTREAM_CONNECTIONS = 64
 
 
 def create_app(
     settings: ProfileSettings | None = None,
     *,
-    auth_transport: httpx.AsyncBaseTransport | None = None,
+    key_source: KeySource | None = None,
     referral_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """Transports, when given, replace the network (e.g. ASGI transports onto in-process apps)."""
-    settings = settings or ProfileSettings()
-    configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
+    """The app for `settings`; without them, read the environment and own the process's logging.
+
+    `key_source` hands over the auth service's public keys in-process (single-process mode,
+    tests); `referral_transport` replaces the network to referral (an ASGI transport onto an
+    in-process app).
+    """
+    if settings is None:
+        settings = ProfileSettings()
+        configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
+    config = settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with (
-            _upstream_http(str(settings.auth_service_url), settings, auth_transport) as auth,
-            _upstream_http(
-                str(settings.referral_service_url), settings, referral_transport
-            ) as referral,
-        ):
-            app.state.profile_service = ProfileService(
-                auth=AuthClient(auth),
-                referral=ReferralClient(referral),
-                page_size=settings.invited_users_page_size,
-                deadline_seconds=settings.upstream_timeout_seconds,
+        async with AsyncExitStack() as cleanup:
+            # Documents are bytes from end to end: they are never decoded here.
+            redis = async_redis_from_url(config.redis_url, decode_responses=False)
+            cleanup.push_async_callback(redis.aclose)
+            referral = await cleanup.enter_async_context(
+                _upstream_http(str(config.referral_service_url), config, referral_transport)
             )
+            keys = key_source
+            if keys is None:
+                jwks = JwksKeySource(config.jwks_url)
+                cleanup.push_async_callback(jwks.aclose)
+                keys = jwks
+            app.state.profile = ProfileState(
+                settings=config,
+                verifier=TokenVerifier(
+                    keys=keys, issuer=config.jwt_issuer, audience=config.jwt_audience
+                ),
+                profiles=ProfileService(
+                    redis=redis,
+                    referral=ReferralClient(referral),
+                    ttl_seconds=config.profile_cache_ttl_seconds,
+                    deadline_seconds=config.upstream_timeout_seconds,
+                ),
+            )
+            app.state.redis = redis
             yield
 
     app = create_service_app(
         service=SERVICE, title="Profile service", lifespan=lifespan, readiness=_readiness
     )
-    app.state.settings = settings
     app.include_router(router)
     return app
 
@@ -56,19 +80,26 @@ def create_app(
 def _upstream_http(
     base_url: str, settings: ProfileSettings, transport: httpx.AsyncBaseTransport | None
 ) -> httpx.AsyncClient:
-    """One pooled client per upstream for the app's life."""
+    """One pooled client for the app's life; every phase bounded by the upstream timeout."""
     return httpx.AsyncClient(
         base_url=base_url,
         transport=transport,
         timeout=httpx.Timeout(settings.upstream_timeout_seconds),
         # Shorter than uvicorn's 5 s keep-alive, so an idle connection is never reused just as
         # the upstream closes it.
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=4),
+        limits=httpx.Limits(
+            max_connections=UPSTREAM_CONNECTIONS,
+            max_keepalive_connections=UPSTREAM_CONNECTIONS,
+            keepalive_expiry=4,
+        ),
         # Service-to-service calls must not go through an HTTP(S)_PROXY meant for the outside.
         trust_env=False,
     )
 
 
 def _readiness(app: FastAPI) -> dict[str, ReadinessCheck]:
-    profiles: ProfileService = app.state.profile_service
-    return {client.name: client.check_health for client in (profiles.auth, profiles.referral)}
+    state: ProfileState = app.state.profile
+    return {
+        "redis": app.state.redis.ping,
+        state.profiles.referral.name: state.profiles.referral.check_health,
+    }

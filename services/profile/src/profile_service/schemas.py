@@ -1,4 +1,4 @@
-"""The public profile (contract §4) and the error body it documents."""
+"""The public profile (contract §4), the document stored for it, and the error body."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ class InvitedUser(BaseModel):
     id: int
     phone: str
     activated_at: datetime
+
+
+class StoredDocument(BaseModel):
+    """Everything in a profile but the identity, which comes from the caller's token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    invite_code: str
+    activated_invite_code: str | None
+    invited_users: list[InvitedUser]
+    invited_count: int
+    invited_users_next: str | None
 
 
 class Profile(BaseModel):

@@ -8,21 +8,22 @@ def test_contract_variable_names_configure_the_service(monkeypatch: pytest.Monke
     monkeypatch.setenv("AUTH_SERVICE_URL", "http://auth:8001")
     monkeypatch.setenv("REFERRAL_SERVICE_URL", "http://referral:8002")
     monkeypatch.setenv("UPSTREAM_TIMEOUT_SECONDS", "1.5")
-    monkeypatch.setenv("INVITED_USERS_PAGE_SIZE", "20")
+    monkeypatch.setenv("PROFILE_CACHE_TTL_SECONDS", "30")
 
     settings = ProfileSettings()
 
     assert str(settings.auth_service_url) == "http://auth:8001/"
+    assert settings.jwks_url == "http://auth:8001/authentication/.well-known/jwks.json"
     assert str(settings.referral_service_url) == "http://referral:8002/"
     assert settings.upstream_timeout_seconds == 1.5
-    assert settings.invited_users_page_size == 20
+    assert settings.profile_cache_ttl_seconds == 30
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [
         ("UPSTREAM_TIMEOUT_SECONDS", "0"),
-        ("INVITED_USERS_PAGE_SIZE", "0"),
+        ("PROFILE_CACHE_TTL_SECONDS", "0"),
         ("AUTH_SERVICE_URL", "not a url"),
         ("REFERRAL_SERVICE_URL", "ftp://referral"),
     ],

@@ -1,50 +1,46 @@
-"""Request dependencies and the one place a database transaction is opened and committed."""
+"""The service's state, set up by the lifespan, and the dependencies that read it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.security import Principal, check_same_origin
-from referral_service import repository, service
+from common.authn import Authenticator, principal_dependency
+from common.csrf import check_same_origin, require_json
+from common.tokens import Principal
 from referral_service.config import ReferralSettings
-from referral_service.models import Member
 
 
-async def get_settings(request: Request) -> ReferralSettings:
-    settings: ReferralSettings = request.app.state.settings
-    return settings
+@dataclass(frozen=True, slots=True)
+class ReferralState:
+    settings: ReferralSettings
+    engine: AsyncEngine
+    redis: Redis
+    authenticator: Authenticator
 
 
-SettingsDep = Annotated[ReferralSettings, Depends(get_settings)]
+def state_of(request: Request) -> ReferralState:
+    state: ReferralState = request.app.state.referral
+    return state
 
 
-async def same_origin(request: Request, settings: SettingsDep) -> None:
-    check_same_origin(request, settings.allowed_origins)
+async def get_state(request: Request) -> ReferralState:
+    return state_of(request)
 
 
-@contextmanager
-def member_transaction(engine: Engine, principal: Principal) -> Iterator[tuple[Session, Member]]:
-    """The caller's member row and a transaction for the request, committed on success.
+StateDep = Annotated[ReferralState, Depends(get_state)]
+CurrentPrincipal = Annotated[
+    Principal, Depends(principal_dependency(lambda request: state_of(request).authenticator))
+]
 
-    A new member row is committed first, on its own: a user is a member from the first
-    authenticated request on, even if the rest of that request fails. Every later request
-    finds its row and runs in one transaction.
 
-    Used inside the route, like `common.db.transaction` and for the same reason.
-    """
-    with Session(engine, expire_on_commit=False) as session:
-        member = repository.get_member(session, principal.user_id)
-        if member is None:
-            member = service.ensure_member(
-                session, user_id=principal.user_id, phone=principal.phone
-            )
-            session.commit()
-        yield session, member
-        # Reached only without an error; on one, closing the session rolls the work back.
-        session.commit()
+async def same_origin(request: Request, state: StateDep) -> None:
+    check_same_origin(request, state.settings.allowed_origins)
+
+
+# Every state-changing route: JSON bodies only, and no cookie-borne request from another site.
+STATE_CHANGE = [Depends(require_json), Depends(same_origin)]

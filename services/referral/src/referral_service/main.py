@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from common.app import create_service_app
-from common.db import create_db_engine, ping, run_migrations
+from common.authn import Authenticator
+from common.db import create_db_engine, ping
 from common.logging import configure_logging
+from common.migrations import run_migrations
 from common.ops import ReadinessCheck
-from common.redis import redis_from_url
-from common.security import JwksKeySource, KeySource, RevocationList, TokenVerifier
+from common.redis import async_redis_from_url
+from common.tokens import JwksKeySource, KeySource, TokenVerifier
 from referral_service.api import internal_router, public_router
 from referral_service.config import ReferralSettings
+from referral_service.deps import ReferralState
 
 SERVICE = "referral"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -39,21 +42,24 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = config.referral_database_url
         await run_in_threadpool(run_migrations, script_location=MIGRATIONS, url=url)
-        with ExitStack() as cleanup:
-            app.state.engine = engine = create_db_engine(url, pool_size=config.db_pool_size)
-            cleanup.callback(engine.dispose)
-            app.state.redis = redis = redis_from_url(config.redis_url)
-            cleanup.callback(redis.close)
+        async with AsyncExitStack() as cleanup:
+            engine = create_db_engine(url, pool_size=config.db_pool_size)
+            cleanup.push_async_callback(engine.dispose)
+            redis = async_redis_from_url(config.redis_url)
+            cleanup.push_async_callback(redis.aclose)
             keys = key_source
             if keys is None:
                 jwks = JwksKeySource(config.jwks_url)
-                cleanup.callback(jwks.close)
+                cleanup.push_async_callback(jwks.aclose)
                 keys = jwks
-            app.state.token_verifier = TokenVerifier(
-                keys=keys,
-                issuer=config.jwt_issuer,
-                audience=config.jwt_audience,
-                revocations=RevocationList(redis),
+            verifier = TokenVerifier(
+                keys=keys, issuer=config.jwt_issuer, audience=config.jwt_audience
+            )
+            app.state.referral = ReferralState(
+                settings=config,
+                engine=engine,
+                redis=redis,
+                authenticator=Authenticator(verifier=verifier, redis=redis),
             )
             yield
 
@@ -64,11 +70,11 @@ def create_app(
         lifespan=lifespan,
         readiness=_readiness,
     )
-    app.state.settings = config
     app.include_router(public_router)
     app.include_router(internal_router)
     return app
 
 
 def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    return {"database": lambda: ping(app.state.engine), "redis": app.state.redis.ping}
+    state = app.state.referral
+    return {"database": lambda: ping(state.engine), "redis": state.redis.ping}

@@ -3,6 +3,10 @@
 `member.phone` is copied from the verified access token's `phone` claim: the token is signed
 by auth, and keeping the phone here lets the invitee list be one indexed query instead of a
 call to auth for every row. Auth never changes a user's phone, so the copy cannot go stale.
+
+`member.root_id` is the top of the member's referral tree (the member itself until it activates
+a code), kept by the activation that changes it, so the cycle check is one lookup however
+deep the tree.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class Member(Base):
     invite_code: Mapped[str] = mapped_column(CHAR(CODE_LENGTH), unique=True)
     # Kept by the activation transaction so that a profile never has to COUNT its invitees.
     invited_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    root_id: Mapped[int] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -1,116 +1,260 @@
-"""Every query the referral service makes; works on PostgreSQL and on SQLite."""
+"""Every query the referral service makes, on PostgreSQL (asyncpg) and on SQLite (aiosqlite).
+
+Each function is one unit of work against the engine it is given. Where that unit is a single
+statement it runs without a transaction block (autocommit): on PostgreSQL a lone statement is
+atomic by itself, and BEGIN and COMMIT would double its round trips.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Row, cast, exists, func, literal, select, tuple_, update
+from sqlalchemy import Table, func, literal, select, true, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common.db import transaction
 from referral_service.models import Activation, Member
 
-
-def get_member(session: Session, user_id: int) -> Member | None:
-    return session.get(Member, user_id)
-
-
-def member_by_code(session: Session, invite_code: str) -> Member | None:
-    return session.scalars(select(Member).where(Member.invite_code == invite_code)).one_or_none()
+MEMBER = cast(Table, Member.__table__)
+ACTIVATION = cast(Table, Activation.__table__)
 
 
-def insert_member(
-    session: Session, *, user_id: int, phone: str, invite_code: str, created_at: datetime
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    user_id: int
+    phone: str
+    invite_code: str
+    invited_count: int
+
+
+class Outcome(StrEnum):
+    """What an activation attempt came to; the names `activate_invite_code` returns."""
+
+    ACTIVATED = "activated"
+    REPEATED = "repeated"
+    NOT_FOUND = "not_found"
+    OWN_CODE = "own_code"
+    ALREADY_ACTIVATED = "already_activated"
+    CYCLE = "cycle"
+    NO_MEMBER = "no_member"
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationResult:
+    outcome: Outcome
+    invite_code: str | None = None
+    activated_at: datetime | None = None
+    inviter_id: int | None = None
+
+
+@asynccontextmanager
+async def _autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """For one statement: no transaction block on PostgreSQL; SQLite's usual transaction."""
+    if not _is_postgresql(engine):
+        async with transaction(engine) as connection:
+            yield connection
+        return
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _is_postgresql(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+async def get_member(engine: AsyncEngine, user_id: int) -> MemberRecord | None:
+    statement = select(
+        MEMBER.c.user_id, MEMBER.c.phone, MEMBER.c.invite_code, MEMBER.c.invited_count
+    ).where(MEMBER.c.user_id == user_id)
+    async with _autocommit(engine) as connection:
+        row = (await connection.execute(statement)).one_or_none()
+    return MemberRecord(*row) if row else None
+
+
+async def insert_member(
+    engine: AsyncEngine, *, user_id: int, phone: str, invite_code: str, created_at: datetime
 ) -> None:
-    """Insert, unless the user or the code exists (a concurrent first sight, a code collision)."""
-    dialect = postgresql if _is_postgresql(session) else sqlite
+    """Insert, unless the user or the code exists (a concurrent first sight, a code collision).
+
+    A new member is the root of its own tree.
+    """
+    dialect = postgresql if _is_postgresql(engine) else sqlite
     statement = (
         dialect.insert(Member)
-        .values(user_id=user_id, phone=phone, invite_code=invite_code, created_at=created_at)
+        .values(
+            user_id=user_id,
+            phone=phone,
+            invite_code=invite_code,
+            root_id=user_id,
+            created_at=created_at,
+        )
         .on_conflict_do_nothing()
     )
-    session.execute(statement)
+    async with _autocommit(engine) as connection:
+        await connection.execute(statement)
 
 
-def get_activation(session: Session, invitee_id: int) -> Activation | None:
-    return session.get(Activation, invitee_id)
+async def activate(
+    engine: AsyncEngine, *, invitee_id: int, invite_code: str, now: datetime
+) -> ActivationResult:
+    """Make the code's owner the invitee's inviter, unless a rule says no.
 
+    The rules, in the contract's order: the code exists, it is not the invitee's own, the
+    invitee has not activated a code (the same code again is a repeat, answered as the first
+    time), and the code's owner is not in the invitee's own tree (a cycle). The invitee has
+    no inviter at that point, so it is the root of its tree, and the owner is below it exactly
+    when the owner's root is the invitee: one lookup of `member.root_id`.
 
-# Far deeper than any real referral chain; only corrupt data (a cycle) could reach it.
-MAX_CHAIN_DEPTH = 10_000_000
+    Why the checks hold until the insert. Two facts must not change meanwhile: the invitee has
+    no inviter, and the owner's root R is still a root. Only an activation *by* a user changes
+    either about that user, and every activation holds an exclusive advisory lock on its
+    invitee and a shared one on the root of the tree it joins. So holding the invitee's lock
+    exclusively and R's shared freezes both, while activations that join R's tree (shared
+    locks on R) run side by side. If R activated a code while we waited for the locks, the
+    owner's root has moved: the locks are released and taken again for the new root. Locks are
+    taken in ascending user id, so two activations never wait for each other in a circle. The
+    invitee's tree then moves under R with it: every member whose root was the invitee gets R.
 
-
-def root_of(session: Session, user_id: int) -> int:
-    """The top of the user's referral tree: follow inviters up until someone has none.
-
-    One primary-key probe per level; the depth bound keeps even corrupt data from looping.
+    On PostgreSQL this is one call to the `activate_invite_code` function (migration 0002). On
+    SQLite (the single process) every transaction holds the write lock from its start, so the
+    same steps run one activation at a time, from Python.
     """
-    start = select(
-        cast(literal(user_id), BigInteger).label("user_id"), literal(0).label("depth")
-    ).cte("chain", recursive=True)
-    chain = start.union_all(
-        select(Activation.inviter_id, start.c.depth + 1)
-        .join(start, Activation.invitee_id == start.c.user_id)
-        .where(start.c.depth < MAX_CHAIN_DEPTH)
+    try:
+        if _is_postgresql(engine):
+            call = select(
+                func.activate_invite_code(literal(invitee_id), literal(invite_code), literal(now))
+                .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
+                .render_derived()
+            )
+            async with _autocommit(engine) as connection:
+                row = (await connection.execute(call)).one()
+            return ActivationResult(Outcome(row[0]), row[1], row[2], row[3])
+        async with transaction(engine) as connection:
+            return await _activate_step_by_step(
+                connection, invitee_id=invitee_id, invite_code=invite_code, now=now
+            )
+    except IntegrityError:
+        # The primary key on activation.invitee_id is the last line of defence: should the
+        # locks ever let a second activation of one user through, it is refused here.
+        previous = await _previous_activation(engine, invitee_id)
+        if previous is None:
+            raise
+        return previous
+
+
+async def _activate_step_by_step(
+    connection: AsyncConnection, *, invitee_id: int, invite_code: str, now: datetime
+) -> ActivationResult:
+    """`activate_invite_code` for SQLite, statement by statement, in one write transaction."""
+    owner = await connection.scalar(
+        select(MEMBER.c.user_id).where(MEMBER.c.invite_code == invite_code)
     )
-    top = select(chain.c.user_id).order_by(chain.c.depth.desc()).limit(1)
-    root: int = session.execute(top).scalar_one()
-    return root
-
-
-def has_invitees(session: Session, user_id: int) -> bool:
-    return bool(session.execute(select(exists().where(Activation.inviter_id == user_id))).scalar())
-
-
-def lock_users(session: Session, user_ids: Iterable[int]) -> None:
-    """Transaction-scoped advisory locks, in ascending order so two lockers cannot deadlock.
-
-    SQLite needs none: every transaction there already holds the write lock from its start.
-    """
-    if not _is_postgresql(session):
-        return
-    for user_id in sorted(set(user_ids)):
-        session.execute(select(func.pg_advisory_xact_lock(user_id)))
-
-
-def insert_activation(
-    session: Session, *, invitee_id: int, inviter_id: int, invite_code: str, activated_at: datetime
-) -> Activation:
-    activation = Activation(
-        invitee_id=invitee_id,
-        inviter_id=inviter_id,
-        invite_code=invite_code,
-        activated_at=activated_at,
+    if owner is None:
+        return ActivationResult(Outcome.NOT_FOUND)
+    if owner == invitee_id:
+        return ActivationResult(Outcome.OWN_CODE)
+    previous = await _previous(connection, invitee_id, invite_code)
+    if previous is not None:
+        return previous
+    if (
+        await connection.scalar(select(MEMBER.c.user_id).where(MEMBER.c.user_id == invitee_id))
+        is None
+    ):
+        return ActivationResult(Outcome.NO_MEMBER)
+    root = await connection.scalar(select(MEMBER.c.root_id).where(MEMBER.c.user_id == owner))
+    if root == invitee_id:
+        return ActivationResult(Outcome.CYCLE)
+    await connection.execute(
+        ACTIVATION.insert().values(
+            invitee_id=invitee_id, inviter_id=owner, invite_code=invite_code, activated_at=now
+        )
     )
-    session.add(activation)
-    session.flush()
-    return activation
-
-
-def increment_invited_count(session: Session, user_id: int) -> None:
-    session.execute(
-        update(Member)
-        .where(Member.user_id == user_id)
-        .values(invited_count=Member.invited_count + 1)
+    await connection.execute(
+        update(MEMBER)
+        .where(MEMBER.c.user_id == owner)
+        .values(invited_count=MEMBER.c.invited_count + 1)
     )
+    await connection.execute(
+        update(MEMBER).where(MEMBER.c.root_id == invitee_id).values(root_id=root)
+    )
+    return ActivationResult(Outcome.ACTIVATED, invite_code, now, owner)
 
 
-def invitees(
-    session: Session, *, inviter_id: int, limit: int, before: tuple[datetime, int] | None
-) -> Sequence[Row[int, str, datetime]]:
-    """Newest first, strictly after the keyset position `before` when given."""
+async def _previous(
+    connection: AsyncConnection, invitee_id: int, invite_code: str | None
+) -> ActivationResult | None:
+    """The invitee's activation as the outcome of activating `invite_code` now, if it has one."""
+    row = (
+        await connection.execute(
+            select(
+                ACTIVATION.c.invite_code, ACTIVATION.c.activated_at, ACTIVATION.c.inviter_id
+            ).where(ACTIVATION.c.invitee_id == invitee_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    outcome = Outcome.REPEATED if row.invite_code == invite_code else Outcome.ALREADY_ACTIVATED
+    return ActivationResult(outcome, *row)
+
+
+async def _previous_activation(engine: AsyncEngine, invitee_id: int) -> ActivationResult | None:
+    async with _autocommit(engine) as connection:
+        return await _previous(connection, invitee_id, None)
+
+
+def _invitee_page(inviter_id: int, limit: int, before: tuple[datetime, int] | None):  # type: ignore[no-untyped-def]
+    invitee = MEMBER.alias("invitee")
     statement = (
-        select(Activation.invitee_id, Member.phone, Activation.activated_at)
-        .join(Member, Member.user_id == Activation.invitee_id)
-        .where(Activation.inviter_id == inviter_id)
-        .order_by(Activation.activated_at.desc(), Activation.invitee_id.desc())
+        select(ACTIVATION.c.invitee_id, invitee.c.phone, ACTIVATION.c.activated_at)
+        .join(invitee, invitee.c.user_id == ACTIVATION.c.invitee_id)
+        .where(ACTIVATION.c.inviter_id == inviter_id)
+        .order_by(ACTIVATION.c.activated_at.desc(), ACTIVATION.c.invitee_id.desc())
         .limit(limit)
     )
     if before is not None:
-        statement = statement.where(tuple_(Activation.activated_at, Activation.invitee_id) < before)
-    return session.execute(statement).all()
+        statement = statement.where(
+            tuple_(ACTIVATION.c.activated_at, ACTIVATION.c.invitee_id) < before
+        )
+    return statement
 
 
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+async def invitees(
+    engine: AsyncEngine, *, inviter_id: int, limit: int, before: tuple[datetime, int] | None
+) -> Sequence[Any]:
+    """Newest first, strictly after the keyset position `before` when given."""
+    async with _autocommit(engine) as connection:
+        return (await connection.execute(_invitee_page(inviter_id, limit, before))).all()
+
+
+async def profile_rows(engine: AsyncEngine, *, user_id: int, limit: int) -> Sequence[Any]:
+    """The member's profile in one statement: a row per invitee on the first page, or one row.
+
+    Each row: invite code, invited count, the code the member activated, then the invitee's
+    id, phone and activation time (all None for a member nobody has joined). No row: no member.
+    """
+    page = _invitee_page(user_id, limit, None).subquery("page")
+    own = ACTIVATION.alias("own")
+    statement = (
+        select(
+            MEMBER.c.invite_code,
+            MEMBER.c.invited_count,
+            own.c.invite_code,
+            page.c.invitee_id,
+            page.c.phone,
+            page.c.activated_at,
+        )
+        .select_from(MEMBER)
+        .outerjoin(own, own.c.invitee_id == MEMBER.c.user_id)
+        .outerjoin(page, true())
+        .where(MEMBER.c.user_id == user_id)
+        .order_by(page.c.activated_at.desc(), page.c.invitee_id.desc())
+    )
+    async with _autocommit(engine) as connection:
+        return (await connection.execute(statement)).all()

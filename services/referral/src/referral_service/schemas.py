@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from referral_service.codes import CODE_PATTERN
+from referral_service.service import Activation, InviteePage, Profile
 
 InviteCode = Annotated[
     str,
@@ -24,25 +25,55 @@ class ActivationResponse(BaseModel):
     activated_invite_code: str
     activated_at: datetime = Field(description="ISO 8601, UTC.")
 
+    @classmethod
+    def of(cls, activation: Activation) -> ActivationResponse:
+        return cls(
+            activated_invite_code=activation.invite_code, activated_at=activation.activated_at
+        )
 
-class InvitedUser(BaseModel):
+
+class InvitedUserOut(BaseModel):
     id: int
     phone: str
     activated_at: datetime
 
 
 class InvitedUsersPage(BaseModel):
-    items: list[InvitedUser]
+    items: list[InvitedUserOut]
     next: str | None = Field(description="URL of the next (older) page, or null on the last.")
 
+    @classmethod
+    def of(cls, page: InviteePage) -> InvitedUsersPage:
+        return cls(items=_items(page), next=page.next_url)
 
-class ReferralOverview(BaseModel):
+
+class ProfileDocument(BaseModel):
+    """The caller's referral data, as the profile service stores and serves it."""
+
     user_id: int
     invite_code: str
     activated_invite_code: str | None
-    invited_users: list[InvitedUser]
+    invited_users: list[InvitedUserOut]
     invited_count: int
     invited_users_next: str | None
+
+    @classmethod
+    def of(cls, profile: Profile) -> ProfileDocument:
+        return cls(
+            user_id=profile.user_id,
+            invite_code=profile.invite_code,
+            activated_invite_code=profile.activated_invite_code,
+            invited_users=_items(profile.first_page),
+            invited_count=profile.invited_count,
+            invited_users_next=profile.first_page.next_url,
+        )
+
+
+def _items(page: InviteePage) -> list[InvitedUserOut]:
+    return [
+        InvitedUserOut(id=item.id, phone=item.phone, activated_at=item.activated_at)
+        for item in page.items
+    ]
 
 
 class ErrorBody(BaseModel):

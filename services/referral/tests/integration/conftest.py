@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +13,18 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, insert, select
 
-from common.security import StaticKeySource
+from common.db import sync_url
+from common.tokens import StaticKeySource
 from referral_service.config import ReferralSettings
+from referral_service.deps import ReferralState
 from referral_service.main import create_app
+from referral_service.models import Activation, Member
 
 ACTIVATE = "/referral_system/api_invite_code_activation/"
 INVITED = "/referral_system/api_invited_users/"
-ME = "/internal/referral/me"
+PROFILE = "/internal/referral/profile"
 
 
 @pytest.fixture
@@ -73,9 +79,11 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def engine(client: TestClient) -> Engine:
-    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
-    return engine
+def engine(client: TestClient, database_url: str) -> Iterator[Engine]:
+    """A synchronous engine on the app's database (migrated by then), to arrange and inspect."""
+    engine = create_engine(sync_url(database_url))
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -83,7 +91,7 @@ def code_of(client: TestClient, bearer: Callable[[int], dict[str, str]]) -> Call
     """The user's invite code; the first call makes the user a member."""
 
     def get(user_id: int) -> str:
-        response = client.get(ME, headers=bearer(user_id))
+        response = client.get(PROFILE, headers=bearer(user_id))
         assert response.status_code == 200, response.text
         code: str = response.json()["invite_code"]
         return code
@@ -99,3 +107,88 @@ def activate(
         return client.post(ACTIVATE, json={"invite_code": invite_code}, headers=bearer(user_id))
 
     return post
+
+
+Call = Callable[..., Any]
+
+
+@pytest.fixture
+def call(client: TestClient) -> Call:
+    """call(async_function, *args, **kwargs) on the app's event loop, where its stores live."""
+
+    def run(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        assert client.portal is not None
+        return client.portal.call(functools.partial(function, *args, **kwargs))
+
+    return run
+
+
+@pytest.fixture
+def state(client: TestClient) -> ReferralState:
+    state: ReferralState = client.app.state.referral  # type: ignore[attr-defined]
+    return state
+
+
+@pytest.fixture
+def add_members(engine: Engine) -> Callable[[list[int]], dict[int, str]]:
+    """add_members(ids): members who activated nothing (each its own root); id -> code."""
+
+    def add(user_ids: list[int]) -> dict[int, str]:
+        codes = {user_id: f"m{user_id:05d}" for user_id in user_ids}
+        with engine.begin() as connection:
+            connection.execute(
+                insert(Member),
+                [
+                    {
+                        "user_id": user_id,
+                        "phone": f"9{user_id:09d}",
+                        "invite_code": code,
+                        "root_id": user_id,
+                        "created_at": datetime.now(UTC),
+                    }
+                    for user_id, code in codes.items()
+                ],
+            )
+        return codes
+
+    return add
+
+
+@pytest.fixture
+def inviters(engine: Engine) -> Callable[[], dict[int, int]]:
+    """inviters(): invitee -> inviter, for every activation."""
+
+    def read() -> dict[int, int]:
+        with engine.connect() as connection:
+            rows = connection.execute(select(Activation.invitee_id, Activation.inviter_id)).all()
+        return {invitee: inviter for invitee, inviter in rows}
+
+    return read
+
+
+@pytest.fixture
+def check_forest(engine: Engine, inviters: Callable[[], dict[int, int]]) -> Callable[[], None]:
+    """check_forest(): no cycles; every root_id is the top of its tree; every count is right."""
+
+    def check() -> None:
+        edges = inviters()
+        with engine.connect() as connection:
+            members = connection.execute(
+                select(Member.user_id, Member.root_id, Member.invited_count)
+            ).all()
+        tops: dict[int, int] = {}
+        for user_id, _, _ in members:
+            path = [user_id]
+            while path[-1] in edges and path[-1] not in tops:
+                path.append(edges[path[-1]])
+                assert path[-1] not in path[:-1], f"cycle through {path[-1]}"
+            top = tops.get(path[-1], path[-1])
+            tops.update(dict.fromkeys(path, top))
+        counts = Counter(edges.values())
+        for user_id, root_id, invited_count in members:
+            assert root_id == tops[user_id], (
+                f"member {user_id}: root {root_id}, top {tops[user_id]}"
+            )
+            assert invited_count == counts[user_id], f"member {user_id}: count {invited_count}"
+
+    return check

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from referral_service import service
+from referral_service.deps import ReferralState
+
+# call(async_function, *args, **kwargs) on the app's event loop (the `call` fixture).
+Call = Callable[..., Any]
 
 ACTIVATE = "/referral_system/api_invite_code_activation/"
-ME = "/internal/referral/me"
+PROFILE = "/internal/referral/profile"
 
 Activate = Callable[[int, object], httpx.Response]
 CodeOf = Callable[[int], str]
@@ -38,9 +41,9 @@ def test_activation_links_the_user_to_the_code_owner(
     assert body["activated_at"].endswith("Z")
     activated_at = datetime.fromisoformat(body["activated_at"])
     assert before - timedelta(seconds=1) <= activated_at <= datetime.now(UTC)
-    invitee = client.get(ME, headers=bearer(2)).json()
+    invitee = client.get(PROFILE, headers=bearer(2)).json()
     assert invitee["activated_invite_code"] == code
-    inviter = client.get(ME, headers=bearer(1)).json()
+    inviter = client.get(PROFILE, headers=bearer(1)).json()
     assert inviter["invited_count"] == 1
     assert inviter["invited_users"] == [
         {"id": 2, "phone": "9000000002", "activated_at": body["activated_at"]}
@@ -53,7 +56,7 @@ def test_a_user_seen_for_the_first_time_can_activate(
     response = activate(7, code_of(1))
 
     assert response.status_code == 200
-    assert client.get(ME, headers=bearer(7)).json()["invite_code"] != code_of(1)
+    assert client.get(PROFILE, headers=bearer(7)).json()["invite_code"] != code_of(1)
 
 
 def test_unknown_code_is_404(activate: Activate) -> None:
@@ -63,12 +66,14 @@ def test_unknown_code_is_404(activate: Activate) -> None:
     assert response.json()["code"] == "invite_code_not_found"
 
 
-def test_codes_are_case_sensitive(engine: Engine, activate: Activate) -> None:
-    with Session(engine) as session:
-        service.ensure_member(
-            session, user_id=1, phone="9000000001", generate_code=lambda: "AbCd12"
-        )
-        session.commit()
+def test_codes_are_case_sensitive(call: Call, state: ReferralState, activate: Activate) -> None:
+    call(
+        service.ensure_member,
+        state.engine,
+        user_id=1,
+        phone="9000000001",
+        generate_code=lambda: "AbCd12",
+    )
 
     assert activate(2, "aBcD12").json()["code"] == "invite_code_not_found"
     assert activate(2, "abcd12").json()["code"] == "invite_code_not_found"
@@ -82,20 +87,34 @@ def test_own_code_is_409(code_of: CodeOf, activate: Activate) -> None:
     assert response.json()["code"] == "own_invite_code"
 
 
-def test_second_activation_is_409_with_the_code_already_activated(
+def test_another_code_after_an_activation_is_409_with_the_code_activated(
     code_of: CodeOf, activate: Activate
 ) -> None:
     first, second = code_of(1), code_of(3)
     assert activate(2, first).status_code == 200
 
-    for code in (first, second):
-        response = activate(2, code)
-        assert response.status_code == 409
-        assert response.json() == {
-            "detail": response.json()["detail"],
-            "code": "invite_code_already_activated",
-            "activated_invite_code": first,
-        }
+    response = activate(2, second)
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": response.json()["detail"],
+        "code": "invite_code_already_activated",
+        "activated_invite_code": first,
+    }
+
+
+def test_repeating_ones_own_activation_is_a_safe_retry(
+    client: TestClient, code_of: CodeOf, activate: Activate, bearer: Bearer
+) -> None:
+    code = code_of(1)
+    first = activate(2, code)
+
+    again = [activate(2, code) for _ in range(3)]
+
+    assert first.status_code == 200
+    assert [response.status_code for response in again] == [200] * 3
+    assert all(response.json() == first.json() for response in again)
+    assert client.get(PROFILE, headers=bearer(1)).json()["invited_count"] == 1
 
 
 def test_direct_cycle_is_refused(code_of: CodeOf, activate: Activate) -> None:

@@ -13,19 +13,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from common.redis import redis_from_url
-from common.security import RevocationList, StaticKeySource
+from common.revocation import revoked_session_key
+from common.tokens import StaticKeySource
 from referral_service.main import create_app
 
 ACTIVATE = "/referral_system/api_invite_code_activation/"
 INVITED = "/referral_system/api_invited_users/"
-ME = "/internal/referral/me"
+PROFILE = "/internal/referral/profile"
 
 Mint = Callable[..., str]
 
 ENDPOINTS = [
     ("POST", ACTIVATE, {"invite_code": "abc123"}),
     ("GET", INVITED, None),
-    ("GET", ME, None),
+    ("GET", PROFILE, None),
 ]
 
 
@@ -54,7 +55,11 @@ def bad_tokens(mint: Mint, signing_key: Ed25519PrivateKey) -> dict[str, str]:
         "no jti": mint(1, drop=("jti",)),
         "no exp": mint(1, drop=("exp",)),
         "no phone": mint(1, drop=("phone",)),
+        "no session": mint(1, drop=("sid",)),
         "non-numeric sub": mint(1, sub="admin"),
+        "sub beyond int64": mint(1, sub="1" * 40),
+        "sub with a non-ASCII digit": mint(1, sub="\u0661"),
+        "sub with a leading zero": mint(1, sub="01"),
         "garbage": "not.a.jwt",
         "tampered payload": _tampered(mint),
     }
@@ -95,28 +100,32 @@ def test_every_kind_of_bad_token_is_401_everywhere(
 
 
 def test_a_good_token_is_accepted(client: TestClient, mint: Mint) -> None:
-    assert client.get(ME, headers={"Authorization": f"Bearer {mint(1)}"}).status_code == 200
+    assert client.get(PROFILE, headers={"Authorization": f"Bearer {mint(1)}"}).status_code == 200
 
 
 def test_only_the_bearer_scheme_is_read(client: TestClient, mint: Mint) -> None:
     for scheme in ("Basic", "Token", ""):
-        response = client.get(ME, headers={"Authorization": f"{scheme} {mint(1)}".strip()})
+        response = client.get(PROFILE, headers={"Authorization": f"{scheme} {mint(1)}".strip()})
         assert response.status_code == 401, scheme
 
 
-def test_a_revoked_token_is_401_everywhere(client: TestClient, mint: Mint, redis_url: str) -> None:
-    token = mint(1)
-    headers = {"Authorization": f"Bearer {token}"}
-    for method, path, body in ENDPOINTS:
-        assert call(client, method, path, body, headers).status_code != 401, path
+def test_every_token_of_a_revoked_session_is_401_everywhere(
+    client: TestClient, mint: Mint, redis_url: str
+) -> None:
+    tokens = [mint(1), mint(1)]  # two tokens of one session, as after a refresh
+    for token in tokens:
+        for method, path, body in ENDPOINTS:
+            response = call(client, method, path, body, {"Authorization": f"Bearer {token}"})
+            assert response.status_code != 401, path
 
-    claims = jwt.decode(token, options={"verify_signature": False})
-    RevocationList(redis_from_url(redis_url)).revoke(claims["jti"], expires_at=claims["exp"])
+    session = jwt.decode(tokens[0], options={"verify_signature": False})["sid"]
+    redis_from_url(redis_url).set(revoked_session_key(session), "1", ex=60)
 
-    for method, path, body in ENDPOINTS:
-        response = call(client, method, path, body, headers)
-        assert response.status_code == 401, path
-        assert response.json()["code"] == "not_authenticated"
+    for token in tokens:
+        for method, path, body in ENDPOINTS:
+            response = call(client, method, path, body, {"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401, path
+            assert response.json()["code"] == "not_authenticated"
 
 
 def test_the_access_cookie_authenticates_reads(client: TestClient, mint: Mint) -> None:
@@ -128,7 +137,7 @@ def test_the_access_cookie_authenticates_reads(client: TestClient, mint: Mint) -
 def test_the_phone_comes_from_the_token(
     client: TestClient, mint: Mint, bearer: Callable[[int], dict[str, str]]
 ) -> None:
-    inviter = client.get(ME, headers=bearer(1)).json()["invite_code"]
+    inviter = client.get(PROFILE, headers=bearer(1)).json()["invite_code"]
     token = mint(2, phone="9991234567")
     headers = {"Authorization": f"Bearer {token}"}
     assert client.post(ACTIVATE, json={"invite_code": inviter}, headers=headers).status_code == 200
@@ -142,7 +151,7 @@ def cookie_case(
     client: TestClient, mint: Mint, bearer: Callable[[int], dict[str, str]]
 ) -> tuple[str, dict[str, str]]:
     """User 1's invite code, and the cookie header of user 2 who will try to activate it."""
-    code: str = client.get(ME, headers=bearer(1)).json()["invite_code"]
+    code: str = client.get(PROFILE, headers=bearer(1)).json()["invite_code"]
     return code, {"Cookie": f"access_token={mint(2)}"}
 
 
@@ -163,7 +172,7 @@ def test_cross_site_cookie_post_is_403(
         response = client.post(ACTIVATE, json={"invite_code": code}, headers={**cookie, **origin})
         assert response.status_code == 403
         assert response.json()["code"] == "csrf_rejected"
-    assert client.get(ME, headers=cookie).json()["activated_invite_code"] is None
+    assert client.get(PROFILE, headers=cookie).json()["activated_invite_code"] is None
 
 
 def test_a_form_like_cookie_post_is_415(
@@ -180,7 +189,7 @@ def test_a_form_like_cookie_post_is_415(
         response = client.post(ACTIVATE, content=body, headers=headers)
         assert response.status_code == 415, content_type
         assert response.json()["code"] == "unsupported_media_type"
-    assert client.get(ME, headers=cookie).json()["activated_invite_code"] is None
+    assert client.get(PROFILE, headers=cookie).json()["activated_invite_code"] is None
 
 
 def test_bearer_posts_are_not_subject_to_the_origin_check(
@@ -200,7 +209,7 @@ def test_allowed_origins_extend_the_same_origin_rule(
 ) -> None:
     settings = make_settings(allowed_origins=["https://app.example"])
     with TestClient(create_app(settings, key_source=StaticKeySource(jwks))) as client:
-        code = client.get(ME, headers=bearer(1)).json()["invite_code"]
+        code = client.get(PROFILE, headers=bearer(1)).json()["invite_code"]
         cookie = {"Cookie": f"access_token={mint(2)}"}
         refused = client.post(
             ACTIVATE, json={"invite_code": code}, headers={**cookie, "Origin": "https://x.example"}

@@ -1,4 +1,4 @@
-"""A referral chain 10,000 deep: the cycle check walks all of it and stays right."""
+"""A referral chain 10,000 deep: the cycle check sees all of it, and newcomers join its root."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ def seed_chain(engine: Engine, depth: int) -> None:
     with engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO member (user_id, phone, invite_code, invited_count, created_at) "
+                "INSERT INTO member "
+                "(user_id, phone, invite_code, invited_count, root_id, created_at) "
                 "SELECT g, '9' || lpad(g::text, 9, '0'), 'c' || lpad(g::text, 5, '0'), "
-                "CASE WHEN g <= :depth THEN 1 ELSE 0 END, now() "
+                "CASE WHEN g <= :depth THEN 1 ELSE 0 END, 1, now() "
                 "FROM generate_series(1, :depth + 1) AS g"
             ),
             {"depth": depth},
@@ -39,6 +40,7 @@ def test_the_cycle_check_sees_the_whole_chain(
     engine: Engine,
     activate: Callable[[int, object], httpx.Response],
     code_of: Callable[[int], str],
+    check_forest: Callable[[], None],
 ) -> None:
     seed_chain(engine, DEPTH)
     head, tail_code = 1, f"c{DEPTH + 1:05d}"
@@ -53,3 +55,4 @@ def test_the_cycle_check_sees_the_whole_chain(
     assert middle.json()["code"] == "invite_code_already_activated"
     assert joined.status_code == 200
     assert refused_below_the_newcomer.json()["code"] == "referral_cycle"
+    check_forest()

@@ -1,4 +1,4 @@
-"""GET /referral_system/api_invited_users/ and the first page in /internal/referral/me."""
+"""GET /referral_system/api_invited_users/ and the first page in /internal/referral/profile."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from common.security import StaticKeySource
+from common.tokens import StaticKeySource
 from referral_service import repository, service
+from referral_service.deps import ReferralState
 from referral_service.main import create_app
 
+# call(async_function, *args, **kwargs) on the app's event loop (the `call` fixture).
+Call = Callable[..., Any]
+
 INVITED = "/referral_system/api_invited_users/"
-ME = "/internal/referral/me"
+PROFILE = "/internal/referral/profile"
 
 Bearer = Callable[[int], dict[str, str]]
 
@@ -26,18 +28,22 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], i
 
 
 @pytest.fixture
-def invite(engine: Engine) -> Callable[[int, Iterable[int]], None]:
+def invite(call: Call, state: ReferralState) -> Callable[[int, Iterable[int]], None]:
     """invite(inviter, invitees): each invitee activates the inviter's code, in this order."""
 
     def run(inviter_id: int, invitee_ids: Iterable[int]) -> None:
-        with Session(engine) as session:
-            inviter = service.ensure_member(session, user_id=inviter_id, phone=_phone(inviter_id))
-            for user_id in invitee_ids:
-                member = service.ensure_member(session, user_id=user_id, phone=_phone(user_id))
-                service.activate_invite_code(
-                    session, member=member, invite_code=inviter.invite_code
-                )
-            session.commit()
+        inviter = call(
+            service.ensure_member, state.engine, user_id=inviter_id, phone=_phone(inviter_id)
+        )
+        for user_id in invitee_ids:
+            call(
+                service.activate_invite_code,
+                state.engine,
+                state.redis,
+                user_id=user_id,
+                phone=_phone(user_id),
+                invite_code=inviter.invite_code,
+            )
 
     return run
 
@@ -115,21 +121,20 @@ def test_cursor_is_stable_when_new_invitees_arrive_between_pages(
 
 
 def test_equal_activation_times_are_ordered_by_id_and_never_lost(
-    client: TestClient, bearer: Bearer, engine: Engine
+    client: TestClient, bearer: Bearer, call: Call, state: ReferralState
 ) -> None:
     moment = datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC)
-    with Session(engine) as session:
-        inviter = service.ensure_member(session, user_id=1, phone=_phone(1))
-        for user_id in (2, 3, 4, 5, 6):
-            service.ensure_member(session, user_id=user_id, phone=_phone(user_id))
-            repository.insert_activation(
-                session,
-                invitee_id=user_id,
-                inviter_id=1,
-                invite_code=inviter.invite_code,
-                activated_at=moment,
-            )
-        session.commit()
+    inviter = call(service.ensure_member, state.engine, user_id=1, phone=_phone(1))
+    for user_id in (2, 3, 4, 5, 6):
+        call(service.ensure_member, state.engine, user_id=user_id, phone=_phone(user_id))
+        result = call(
+            repository.activate,
+            state.engine,
+            invitee_id=user_id,
+            invite_code=inviter.invite_code,
+            now=moment,
+        )
+        assert result.outcome is repository.Outcome.ACTIVATED
 
     assert walk(client, bearer(1), f"{INVITED}?limit=2") == [[6, 5], [4, 3], [2]]
 
@@ -141,7 +146,7 @@ def test_more_than_a_page_of_invitees(
     invite(1, invitees)
 
     pages = walk(client, bearer(1), INVITED)
-    me = client.get(ME, headers=bearer(1)).json()
+    me = client.get(PROFILE, headers=bearer(1)).json()
 
     assert [len(page) for page in pages] == [100, 50]
     assert [user_id for page in pages for user_id in page] == invitees[::-1]
@@ -183,7 +188,7 @@ def test_a_bad_cursor_is_422(
 
 
 def test_limit_outside_one_to_the_page_size_is_422(client: TestClient, bearer: Bearer) -> None:
-    for path in (INVITED, ME):
+    for path in (INVITED,):
         for limit in ("0", "-1", "101", "1.5", "abc", "", "99999999999999999999999"):
             response = client.get(path, params={"limit": limit}, headers=bearer(1))
             assert response.status_code == 422, (path, limit)
@@ -203,4 +208,4 @@ def test_the_page_size_is_configurable(
     with TestClient(app) as client:
         assert walk(client, bearer(1), INVITED) == [[5, 4, 3], [2]]
         assert client.get(INVITED, params={"limit": 4}, headers=bearer(1)).status_code == 422
-        assert len(client.get(ME, headers=bearer(1)).json()["invited_users"]) == 3
+        assert len(client.get(PROFILE, headers=bearer(1)).json()["invited_users"]) == 3

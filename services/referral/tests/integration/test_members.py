@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,11 +13,15 @@ from sqlalchemy.orm import Session
 
 from referral_service import service
 from referral_service.codes import ALPHABET, CODE_LENGTH
+from referral_service.deps import ReferralState
 from referral_service.errors import InviteCodesExhausted
 from referral_service.models import Member
 
+# call(async_function, *args, **kwargs) on the app's event loop (the `call` fixture).
+Call = Callable[..., Any]
+
 INVITED = "/referral_system/api_invited_users/"
-ME = "/internal/referral/me"
+PROFILE = "/internal/referral/profile"
 
 Bearer = Callable[[int], dict[str, str]]
 
@@ -32,7 +37,7 @@ def member_count(engine: Engine) -> int:
 def test_first_authenticated_request_creates_the_member(
     client: TestClient, bearer: Bearer, engine: Engine
 ) -> None:
-    body = client.get(ME, headers=bearer(42)).json()
+    body = client.get(PROFILE, headers=bearer(42)).json()
 
     assert body["user_id"] == 42
     assert len(body["invite_code"]) == CODE_LENGTH
@@ -56,44 +61,56 @@ def test_the_code_never_changes_and_each_user_has_their_own(
 ) -> None:
     client.get(INVITED, headers=bearer(1))  # any authenticated request makes a member
     codes = {
-        user_id: client.get(ME, headers=bearer(user_id)).json()["invite_code"]
+        user_id: client.get(PROFILE, headers=bearer(user_id)).json()["invite_code"]
         for user_id in (1, 2, 3)
     }
 
-    assert client.get(ME, headers=bearer(1)).json()["invite_code"] == codes[1]
+    assert client.get(PROFILE, headers=bearer(1)).json()["invite_code"] == codes[1]
     assert len(set(codes.values())) == 3
     assert member_count(engine) == 3
 
 
-def test_a_colliding_code_is_drawn_again(engine: Engine, client: TestClient) -> None:
+def test_a_colliding_code_is_drawn_again(call: Call, state: ReferralState) -> None:
     draws = iter(["Taken1", "Taken1", "Fresh2"])
-    with Session(engine, expire_on_commit=False) as session:
-        first = service.ensure_member(
-            session, user_id=1, phone="9000000001", generate_code=lambda: next(draws)
-        )
-        second = service.ensure_member(
-            session, user_id=2, phone="9000000002", generate_code=lambda: next(draws)
-        )
-        session.commit()
+    first = call(
+        service.ensure_member,
+        state.engine,
+        user_id=1,
+        phone="9000000001",
+        generate_code=lambda: next(draws),
+    )
+    second = call(
+        service.ensure_member,
+        state.engine,
+        user_id=2,
+        phone="9000000002",
+        generate_code=lambda: next(draws),
+    )
 
     assert (first.invite_code, second.invite_code) == ("Taken1", "Fresh2")
     assert next(draws, None) is None  # exactly one draw was wasted on the collision
 
 
-def test_a_generator_that_always_collides_gives_up(engine: Engine, client: TestClient) -> None:
+def test_a_generator_that_always_collides_gives_up(
+    call: Call, state: ReferralState, engine: Engine
+) -> None:
     calls: Iterator[int] = itertools.count()
 
     def taken() -> str:
         next(calls)
         return "Taken1"
 
-    with Session(engine) as session:
-        service.ensure_member(
-            session, user_id=1, phone="9000000001", generate_code=lambda: "Taken1"
+    call(
+        service.ensure_member,
+        state.engine,
+        user_id=1,
+        phone="9000000001",
+        generate_code=lambda: "Taken1",
+    )
+    with pytest.raises(InviteCodesExhausted):
+        call(
+            service.ensure_member, state.engine, user_id=2, phone="9000000002", generate_code=taken
         )
-        with pytest.raises(InviteCodesExhausted):
-            service.ensure_member(session, user_id=2, phone="9000000002", generate_code=taken)
-        session.commit()
 
     assert next(calls) == service.MAX_CODE_DRAWS
     assert member_count(engine) == 1

@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from common.db import run_migrations
+from common.migrations import run_migrations
 from referral_service.main import MIGRATIONS
 from referral_service.models import Base
 

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
-from common.security import StaticKeySource
 from common.testing.plugin import POSTGRES_URL, free_port
+from common.tokens import StaticKeySource
 from referral_service.main import create_app
 
 ACTIVATE = "/referral_system/api_invite_code_activation/"
 INVITED = "/referral_system/api_invited_users/"
-ME = "/internal/referral/me"
+PROFILE = "/internal/referral/profile"
 
 Bearer = Callable[[int], dict[str, str]]
 
@@ -39,7 +39,7 @@ def test_openapi_documents_the_endpoints_and_docs_work_offline(client: TestClien
     schema = client.get("/openapi.json").json()
     activation = schema["paths"][ACTIVATE]["post"]
 
-    assert {ACTIVATE, INVITED, ME} <= set(schema["paths"])
+    assert {ACTIVATE, INVITED, PROFILE} <= set(schema["paths"])
     assert {"200", "401", "404", "409", "422"} <= set(activation["responses"])
     body = schema["components"]["schemas"]["ActivationRequest"]["properties"]["invite_code"]
     assert body["pattern"] == "^[A-Za-z0-9]{6}$"
@@ -50,10 +50,10 @@ def test_openapi_documents_the_endpoints_and_docs_work_offline(client: TestClien
 
 
 def test_the_request_id_is_passed_on(client: TestClient, bearer: Bearer) -> None:
-    response = client.get(ME, headers={**bearer(1), "X-Request-ID": "abc-123"})
+    response = client.get(PROFILE, headers={**bearer(1), "X-Request-ID": "abc-123"})
 
     assert response.headers["x-request-id"] == "abc-123"
-    assert len(client.get(ME, headers=bearer(1)).headers["x-request-id"]) == 32
+    assert len(client.get(PROFILE, headers=bearer(1)).headers["x-request-id"]) == 32
 
 
 def test_redis_down_means_not_ready_and_503(
@@ -62,7 +62,7 @@ def test_redis_down_means_not_ready_and_503(
     settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     with TestClient(create_app(settings, key_source=StaticKeySource(jwks))) as client:
         ready = client.get("/readyz")
-        response = client.get(ME, headers=bearer(1))
+        response = client.get(PROFILE, headers=bearer(1))
 
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"database": "ok", "redis": "unavailable"}
@@ -73,7 +73,7 @@ def test_redis_down_means_not_ready_and_503(
 def test_database_gone_means_not_ready_and_503(
     require_postgres: None, client: TestClient, database_url: str, bearer: Bearer
 ) -> None:
-    assert client.get(ME, headers=bearer(1)).status_code == 200
+    assert client.get(PROFILE, headers=bearer(1)).status_code == 200
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         name = make_url(database_url).database
@@ -81,7 +81,7 @@ def test_database_gone_means_not_ready_and_503(
     admin.dispose()
 
     ready = client.get("/readyz")
-    response = client.get(ME, headers=bearer(1))
+    response = client.get(PROFILE, headers=bearer(1))
 
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "unavailable"

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
 
 from common.errors import AppError
-from common.security import Principal
 from referral_service import service
-from referral_service.deps import member_transaction
+from referral_service.deps import ReferralState
 from referral_service.models import Activation
+
+# call(async_function, *args, **kwargs) on the app's event loop (the `call` fixture).
+Call = Callable[..., Any]
 
 
 @pytest.fixture
@@ -23,46 +23,40 @@ def database_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-def attempt(engine: Engine, user_id: int, invite_code: str) -> str:
-    principal = Principal(
-        user_id=user_id, phone=f"9{user_id:09d}", jti="test", expires_at=0, token="test"
-    )
+async def attempt(state: ReferralState, user_id: int, invite_code: str) -> str:
     try:
-        with member_transaction(engine, principal) as (session, member):
-            service.activate_invite_code(session, member=member, invite_code=invite_code)
+        await service.activate_invite_code(
+            state.engine, state.redis, user_id=user_id, phone="9000000000", invite_code=invite_code
+        )
     except AppError as error:
         return error.code
     return "ok"
 
 
-def all_at_once(calls: list[Callable[[], str]]) -> list[str]:
-    barrier = threading.Barrier(len(calls))
+def race(call: Call, state: ReferralState, attempts: list[tuple[int, str]]) -> list[str]:
+    async def together() -> list[str]:
+        return list(await asyncio.gather(*(attempt(state, u, code) for u, code in attempts)))
 
-    def run(call: Callable[[], str]) -> str:
-        barrier.wait(timeout=30)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
+    results: list[str] = call(together)
+    return results
 
 
-def test_racing_activations_on_sqlite_keep_every_rule(engine: Engine) -> None:
-    with Session(engine) as session:
-        codes = {
-            user_id: service.ensure_member(session, user_id=user_id, phone="9000000000").invite_code
-            for user_id in range(1, 31)
-        }
-        session.commit()
+def test_racing_activations_on_sqlite_keep_every_rule(
+    call: Call,
+    state: ReferralState,
+    engine: Engine,
+    add_members: Callable[[list[int]], dict[int, str]],
+    check_forest: Callable[[], None],
+) -> None:
+    codes = add_members(list(range(1, 31)))
 
     for a in range(1, 11, 2):  # pairs activating each other's codes
         b = a + 1
-        results = all_at_once(
-            [partial(attempt, engine, a, codes[b]), partial(attempt, engine, b, codes[a])]
-        )
-        assert sorted(results) == ["ok", "referral_cycle"]
+        assert sorted(race(call, state, [(a, codes[b]), (b, codes[a])])) == ["ok", "referral_cycle"]
 
     # A user seen for the first time fires ten activations at once.
-    results = all_at_once([partial(attempt, engine, 99, codes[u]) for u in range(11, 21)])
+    results = race(call, state, [(99, codes[u]) for u in range(11, 21)])
     assert sorted(results) == ["invite_code_already_activated"] * 9 + ["ok"]
-    with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(Activation)) == 6
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Activation)) == 6
+    check_forest()

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from referral_service.cursor import decode_cursor, encode_cursor
 from referral_service.errors import InvalidCursor
-from referral_service.service import decode_cursor, encode_cursor
 
 
 def _cursor(value: object) -> str:

@@ -22,9 +22,10 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service.config import AuthSettings
+from auth_service.keys import load_key_ring
 from auth_service.main import create_app as create_auth_app
 from common.errors import error_response, install_error_handlers
-from common.security import StaticKeySource
+from common.tokens import StaticKeySource
 from profile_service.config import ProfileSettings
 from profile_service.main import create_app as create_profile_app
 from referral_service.config import ReferralSettings
@@ -82,35 +83,32 @@ def create_app() -> FastAPI:
         "cookie_secure": False,
         "log_json": False,
     }
-    auth = create_auth_app(
-        embedded_settings(
-            AuthSettings,
-            {
-                **shared,
-                "auth_database_url": f"sqlite:///{var / 'auth.db'}",
-                "dev_sms_inbox": True,
-                "jwt_private_key_file": str(var / "jwt-ed25519.pem"),
-                "jwt_generate_key_if_missing": True,
-            },
-        )
+    auth_settings = embedded_settings(
+        AuthSettings,
+        {
+            **shared,
+            "auth_database_url": f"sqlite:///{var / 'auth.db'}",
+            "dev_sms_inbox": True,
+            "jwt_private_key_file": str(var / "jwt-ed25519.pem"),
+            "jwt_generate_key_if_missing": True,
+        },
     )
+    # One key ring: auth signs with it, the others verify with its public half in-process.
+    keys = load_key_ring(auth_settings)
+    auth = create_auth_app(auth_settings, keys=keys)
     referral = create_referral_app(
         embedded_settings(
             ReferralSettings,
             {**shared, "referral_database_url": f"sqlite:///{var / 'referral.db'}"},
         ),
-        key_source=StaticKeySource(auth.state.public_jwks),
+        key_source=StaticKeySource(keys.jwks),
     )
     profile = create_profile_app(
         embedded_settings(
             ProfileSettings,
-            {
-                **shared,
-                "auth_service_url": "http://auth.internal",
-                "referral_service_url": "http://referral.internal",
-            },
+            {**shared, "referral_service_url": "http://referral.internal"},
         ),
-        auth_transport=httpx.ASGITransport(app=auth),
+        key_source=StaticKeySource(keys.jwks),
         referral_transport=httpx.ASGITransport(app=referral),
     )
     services = (auth, referral, profile)

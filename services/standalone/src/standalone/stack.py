@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from common.db import ensure_postgres_database
+from common.migrations import ensure_postgres_database
 from common.processes import stop_process_group, wait_until_healthy
 from standalone.app import FRONTEND_DIR, var_dir
 from standalone.nginx import (
@@ -31,11 +31,16 @@ from standalone.nginx import (
 LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 
 
+# uvicorn workers per service on a 2-core machine, chosen with `make bench` (bench/README.md).
+DEFAULT_WORKERS = {"auth": 1, "referral": 1, "profile": 1}
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
     module: str
     port: int
+    workers: int = 1
 
     @property
     def address(self) -> str:
@@ -43,10 +48,26 @@ class Service:
 
 
 def services_from_env(env: Mapping[str, str]) -> list[Service]:
+    """The three services; `{NAME}_WORKERS` (else STACK_WORKERS) sets each one's workers."""
+
+    def workers(name: str) -> int:
+        fallback = env.get("STACK_WORKERS", str(DEFAULT_WORKERS[name]))
+        return int(env.get(f"{name.upper()}_WORKERS", fallback))
+
     return [
-        Service("auth", "auth_service.main", int(env.get("AUTH_PORT", "8001"))),
-        Service("referral", "referral_service.main", int(env.get("REFERRAL_PORT", "8002"))),
-        Service("profile", "profile_service.main", int(env.get("PROFILE_PORT", "8003"))),
+        Service("auth", "auth_service.main", int(env.get("AUTH_PORT", "8001")), workers("auth")),
+        Service(
+            "referral",
+            "referral_service.main",
+            int(env.get("REFERRAL_PORT", "8002")),
+            workers("referral"),
+        ),
+        Service(
+            "profile",
+            "profile_service.main",
+            int(env.get("PROFILE_PORT", "8003")),
+            workers("profile"),
+        ),
     ]
 
 
@@ -83,7 +104,7 @@ def child(args: list[str], *, env: Mapping[str, str]) -> Iterator[subprocess.Pop
         stop_process_group(process)
 
 
-def uvicorn_command(service: Service, workers: str) -> list[str]:
+def uvicorn_command(service: Service) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -95,7 +116,7 @@ def uvicorn_command(service: Service, workers: str) -> list[str]:
         "--port",
         str(service.port),
         "--workers",
-        workers,
+        str(service.workers),
         "--no-access-log",
     ]
 
@@ -116,16 +137,13 @@ def run(
     service_env = stack_environment(env, services, state)
     for url_var in ("AUTH_DATABASE_URL", "REFERRAL_DATABASE_URL"):
         ensure_postgres_database(service_env[url_var])
-    workers = env.get("STACK_WORKERS", "1")
     gateway_port = int(env.get("GATEWAY_PORT", "8080"))
     stop = stop or threading.Event()
 
     with ExitStack() as stack:
         # The services start side by side; nginx comes last, in front of services that answer.
         children = {
-            service.name: stack.enter_context(
-                child(uvicorn_command(service, workers), env=service_env)
-            )
+            service.name: stack.enter_context(child(uvicorn_command(service), env=service_env))
             for service in services
         }
         for service, process in zip(services, children.values(), strict=True):

@@ -1,0 +1,42 @@
+"""Browser-safety rules for state changes: JSON bodies only, and no cookie-borne cross-site call."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import Request
+
+from common.errors import CsrfRejected, UnsupportedMediaType
+
+
+def uses_cookie_auth(request: Request) -> bool:
+    return "authorization" not in request.headers and bool(request.cookies)
+
+
+def check_same_origin(request: Request, allowed_origins: list[str]) -> None:
+    """Refuse a cookie-authenticated state change that a page from another site could forge.
+
+    The request's own origin is its Host header: the gateway passes the client's Host on, and
+    an `X-Forwarded-Host` is never consulted, since a client can send one of its own.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or not uses_cookie_auth(request):
+        return
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin is None:
+        return  # Not a browser-initiated cross-site request: browsers send Origin on POST.
+    parts = urlsplit(origin)
+    origin_root = f"{parts.scheme}://{parts.netloc}"
+    if parts.netloc != request.headers.get("host", "") and origin_root not in allowed_origins:
+        raise CsrfRejected()
+
+
+async def require_json(request: Request) -> None:
+    """State changes take JSON only: HTML forms cannot send it cross-site without a preflight."""
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    content_type = request.headers.get("content-type", "")
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in (
+        request.headers
+    )
+    if has_body and content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType()

@@ -1,0 +1,218 @@
+"""Login sessions: refresh tokens that rotate on every use, and their revocation.
+
+A session is one sign-in. Every refresh hands out the session's next token and retires the
+presented one. The token it retired, presented again within REFRESH_REUSE_GRACE_SECONDS,
+answers with the same successor (two tabs refreshing at once stay signed in); any other retired
+token means two parties hold the session, and the session is revoked. Revoking a session also
+marks it in `auth:revoked_session:{sid}` (common.revocation) for as long as one of its access
+tokens could still be valid, so every service refuses them at once.
+
+The successor is kept for the grace sealed with the token it replaced (XOR with an HMAC of
+that token), so what is stored cannot be used without the retired token itself.
+
+Keys (all with a TTL):
+  auth:session:{sid}              hash: user_id, phone, current (SHA-256 of the live token),
+                                  previous, rotated_at (ms), successor (sealed), created_at,
+                                  last_used_at, user_agent
+  auth:refresh:{sha256 of token}  the session the token belongs to, for every token it issued
+  auth:user_sessions:{user_id}    sorted set of the user's session ids by creation time
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from redis.asyncio import Redis
+
+from common.revocation import REVOKED_SESSION_KEY, revoked_session_key
+
+SESSION_KEY = "auth:session:{sid}"
+REFRESH_TOKEN_KEY = "auth:refresh:{digest}"  # noqa: S105 - a key name
+USER_SESSIONS_KEY = "auth:user_sessions:{user_id}"
+MAX_REFRESH_TOKEN_LENGTH = 256
+MAX_USER_AGENT_LENGTH = 256
+_TOKEN_BYTES = 32
+
+# KEYS: the presented token's key.
+# ARGV: presented digest, next digest, sealed next token, now ms, grace ms, ttl s,
+#       session prefix, token prefix, revoked prefix, revocation ttl s, user sessions prefix.
+# Returns {'ok', sid, user_id, phone} | {'grace', sid, user_id, phone, sealed successor}
+#       | {'invalid'} | {'reused', sid}.
+_ROTATE = """
+local sid = redis.call('GET', KEYS[1])
+if not sid then
+  return {'invalid'}
+end
+local session_key = ARGV[7] .. sid
+local s = redis.call('HMGET', session_key, 'current', 'previous', 'rotated_at', 'successor',
+                     'user_id', 'phone')
+if not s[1] then
+  return {'invalid'}
+end
+local now = tonumber(ARGV[4])
+if s[1] == ARGV[1] then
+  redis.call('HSET', session_key, 'current', ARGV[2], 'previous', ARGV[1], 'rotated_at', now,
+             'successor', ARGV[3], 'last_used_at', now)
+  redis.call('EXPIRE', session_key, ARGV[6])
+  redis.call('SET', ARGV[8] .. ARGV[2], sid, 'EX', ARGV[6])
+  return {'ok', sid, s[5], s[6]}
+end
+if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
+  redis.call('HSET', session_key, 'last_used_at', now)
+  return {'grace', sid, s[5], s[6], s[4]}
+end
+redis.call('DEL', session_key)
+redis.call('ZREM', ARGV[11] .. s[5], sid)
+redis.call('SET', ARGV[9] .. sid, '1', 'EX', ARGV[10])
+return {'reused', sid}
+"""
+
+# KEYS: session, revocation mark. ARGV: sid, revocation ttl s, user sessions prefix.
+_REVOKE = """
+local user_id = redis.call('HGET', KEYS[1], 'user_id')
+redis.call('DEL', KEYS[1])
+if user_id then
+  redis.call('ZREM', ARGV[3] .. user_id, ARGV[1])
+end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedRefresh:
+    token: str
+    session_id: str
+    user_id: int
+    phone: str
+
+
+class RefreshRejected(Exception):
+    def __init__(self, *, reused: bool) -> None:
+        self.reused = reused
+        super().__init__("reused" if reused else "invalid")
+
+
+def _digest(token: str) -> str:
+    # The token carries 256 random bits, so a plain hash is as good as a keyed one.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _seal(successor: bytes, retired_token: str) -> str:
+    pad = hmac.new(retired_token.encode(), b"refresh-successor", hashlib.sha256).digest()
+    return bytes(a ^ b for a, b in zip(successor, pad, strict=True)).hex()
+
+
+def _unseal(sealed: str, retired_token: str) -> str:
+    return _encode(bytes.fromhex(_seal(bytes.fromhex(sealed), retired_token)))
+
+
+def _well_formed(token: str | None) -> bool:
+    return bool(token) and len(token or "") <= MAX_REFRESH_TOKEN_LENGTH
+
+
+class Sessions:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: int,
+        grace_seconds: int,
+        revocation_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`revocation_seconds`: how long a revoked session's access tokens could still live."""
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._grace_ms = grace_seconds * 1000
+        self._revocation_seconds = revocation_seconds
+        self._clock = clock
+        self._rotate = redis.register_script(_ROTATE)
+        self._revoke = redis.register_script(_REVOKE)
+
+    async def start(self, *, user_id: int, phone: str, user_agent: str) -> IssuedRefresh:
+        """A new session for a sign-in, with its first refresh token."""
+        token, session_id = _encode(secrets.token_bytes(_TOKEN_BYTES)), secrets.token_urlsafe(16)
+        now = int(self._clock() * 1000)
+        session_key = SESSION_KEY.format(sid=session_id)
+        user_key = USER_SESSIONS_KEY.format(user_id=user_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                session_key,
+                mapping={
+                    "user_id": user_id,
+                    "phone": phone,
+                    "current": _digest(token),
+                    "created_at": now,
+                    "last_used_at": now,
+                    "user_agent": user_agent[:MAX_USER_AGENT_LENGTH],
+                },
+            )
+            pipe.expire(session_key, self._ttl)
+            pipe.set(REFRESH_TOKEN_KEY.format(digest=_digest(token)), session_id, ex=self._ttl)
+            pipe.zadd(user_key, {session_id: now})
+            pipe.expire(user_key, self._ttl)
+            await pipe.execute()
+        return IssuedRefresh(token=token, session_id=session_id, user_id=user_id, phone=phone)
+
+    async def rotate(self, token: str) -> IssuedRefresh:
+        """The session's next token for its current one; RefreshRejected otherwise."""
+        if not _well_formed(token):
+            raise RefreshRejected(reused=False)
+        successor = secrets.token_bytes(_TOKEN_BYTES)
+        result = await self._rotate(
+            keys=[REFRESH_TOKEN_KEY.format(digest=_digest(token))],
+            args=[
+                _digest(token),
+                _digest(_encode(successor)),
+                _seal(successor, token),
+                int(self._clock() * 1000),
+                self._grace_ms,
+                self._ttl,
+                SESSION_KEY.format(sid=""),
+                REFRESH_TOKEN_KEY.format(digest=""),
+                REVOKED_SESSION_KEY.format(sid=""),
+                self._revocation_seconds,
+                USER_SESSIONS_KEY.format(user_id=""),
+            ],
+        )
+        match result[0]:
+            case "ok":
+                next_token = _encode(successor)
+            case "grace":
+                next_token = _unseal(str(result[4]), token)
+            case outcome:
+                raise RefreshRejected(reused=outcome == "reused")
+        return IssuedRefresh(
+            token=next_token,
+            session_id=str(result[1]),
+            user_id=int(result[2]),
+            phone=str(result[3]),
+        )
+
+    async def session_of(self, token: str) -> str | None:
+        """The session a refresh token belongs to, if it names one."""
+        if not _well_formed(token):
+            return None
+        # Clients decode responses (common.redis), so strings come back.
+        return cast(
+            "str | None", await self._redis.get(REFRESH_TOKEN_KEY.format(digest=_digest(token)))
+        )
+
+    async def revoke(self, session_id: str) -> None:
+        """End the session: its refresh tokens stop working, its access tokens are refused."""
+        await self._revoke(
+            keys=[SESSION_KEY.format(sid=session_id), revoked_session_key(session_id)],
+            args=[session_id, self._revocation_seconds, USER_SESSIONS_KEY.format(user_id="")],
+        )

@@ -1,0 +1,135 @@
+"""Refresh sessions: rotation, the grace for a just-retired token, reuse, revocation."""
+
+from collections.abc import AsyncIterator
+
+import fakeredis
+import pytest
+
+from auth_service.sessions import RefreshRejected, Sessions
+from common.revocation import revoked_session_key
+
+pytestmark = pytest.mark.anyio
+
+PHONE = "9991234567"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[fakeredis.FakeAsyncRedis]:
+    client = fakeredis.FakeAsyncRedis(decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def stored(redis: fakeredis.FakeAsyncRedis) -> dict[str, tuple[str, int]]:
+    """Every key: (its value as text, its TTL)."""
+    contents: dict[str, tuple[str, int]] = {}
+    for key in await redis.keys("*"):
+        kind = await redis.type(key)
+        if kind == "string":
+            value = str(await redis.get(key))
+        elif kind == "hash":
+            value = str(await redis.hgetall(key))
+        else:
+            value = str(await redis.zrange(key, 0, -1))
+        contents[key] = (value, await redis.ttl(key))
+    return contents
+
+
+@pytest.fixture
+def sessions(redis: fakeredis.FakeAsyncRedis, clock: Clock) -> Sessions:
+    return Sessions(redis, ttl_seconds=1000, grace_seconds=10, revocation_seconds=605, clock=clock)
+
+
+async def test_rotation_hands_out_the_next_token_of_the_session(sessions: Sessions) -> None:
+    first = await sessions.start(user_id=7, phone=PHONE, user_agent="test")
+    second = await sessions.rotate(first.token)
+    assert second.token != first.token
+    assert (second.session_id, second.user_id, second.phone) == (first.session_id, 7, PHONE)
+    third = await sessions.rotate(second.token)
+    assert third.session_id == first.session_id
+
+
+async def test_the_retired_token_within_the_grace_gets_the_same_successor(
+    sessions: Sessions, clock: Clock
+) -> None:
+    first = await sessions.start(user_id=7, phone=PHONE, user_agent="test")
+    second = await sessions.rotate(first.token)
+    clock.now += 9
+    again = await sessions.rotate(first.token)
+    assert (again.token, again.session_id) == (second.token, second.session_id)
+    # The session goes on from there.
+    assert (await sessions.rotate(second.token)).session_id == first.session_id
+
+
+async def test_the_retired_token_after_the_grace_revokes_the_session(
+    sessions: Sessions, clock: Clock, redis: fakeredis.FakeAsyncRedis
+) -> None:
+    first = await sessions.start(user_id=7, phone=PHONE, user_agent="test")
+    second = await sessions.rotate(first.token)
+    clock.now += 11
+    with pytest.raises(RefreshRejected) as reused:
+        await sessions.rotate(first.token)
+    assert reused.value.reused
+    with pytest.raises(RefreshRejected) as after:
+        await sessions.rotate(second.token)
+    assert not after.value.reused
+    assert await redis.ttl(revoked_session_key(first.session_id)) == 605
+
+
+async def test_an_older_generation_revokes_the_session_even_within_the_grace(
+    sessions: Sessions,
+) -> None:
+    first = await sessions.start(user_id=7, phone=PHONE, user_agent="test")
+    second = await sessions.rotate(first.token)
+    third = await sessions.rotate(second.token)
+    with pytest.raises(RefreshRejected) as reused:
+        await sessions.rotate(first.token)
+    assert reused.value.reused
+    with pytest.raises(RefreshRejected):
+        await sessions.rotate(third.token)
+
+
+async def test_other_sessions_survive_a_revocation(
+    sessions: Sessions, redis: fakeredis.FakeAsyncRedis
+) -> None:
+    mine = await sessions.start(user_id=7, phone=PHONE, user_agent="a")
+    other = await sessions.start(user_id=7, phone=PHONE, user_agent="b")
+    await sessions.revoke(mine.session_id)
+    with pytest.raises(RefreshRejected):
+        await sessions.rotate(mine.token)
+    assert (await sessions.rotate(other.token)).session_id == other.session_id
+    assert await redis.exists(revoked_session_key(mine.session_id))
+    assert not await redis.exists(revoked_session_key(other.session_id))
+    assert await redis.zrange("auth:user_sessions:7", 0, -1) == [other.session_id]
+
+
+@pytest.mark.parametrize("token", ["", "unknown", "x" * 10_000])
+async def test_unknown_tokens_are_rejected(sessions: Sessions, token: str) -> None:
+    with pytest.raises(RefreshRejected):
+        await sessions.rotate(token)
+    assert await sessions.session_of(token) is None
+
+
+async def test_only_hashes_are_stored_and_everything_expires(
+    sessions: Sessions, redis: fakeredis.FakeAsyncRedis
+) -> None:
+    issued = await sessions.start(user_id=7, phone=PHONE, user_agent="test")
+    rotated = await sessions.rotate(issued.token)
+    contents = await stored(redis)
+    dump = " ".join(f"{key} {value}" for key, (value, _) in contents.items())
+    assert issued.token not in dump and rotated.token not in dump
+    assert all(0 < ttl <= 1000 for _, ttl in contents.values())
+    assert all(key.startswith("auth:") for key in contents)
