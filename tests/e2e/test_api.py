@@ -368,14 +368,18 @@ def test_cookies_alone_carry_a_browser_session(client: httpx.Client, base_url: s
 @pytest.mark.parametrize(
     "path",
     [
-        "/internal/users/me",
-        "/internal/referral/me",
+        "/internal/referral/profile",
         "/metrics",
         "/healthz",
         "/readyz",
         "/openapi.json",
-        "/authentication/../internal/users/me",
+        "/authentication/../internal/referral/profile",
         "/authentication/%2e%2e/metrics",
+        # Only the pages and /static/ of frontend/ are served, nothing else in that folder.
+        "/README.md",
+        "/tests/test_static_pages.py",
+        "/static/../README.md",
+        "/number_input/index.html/../../README.md",
     ],
 )
 def test_internal_endpoints_are_not_public(client: httpx.Client, path: str) -> None:
@@ -384,13 +388,28 @@ def test_internal_endpoints_are_not_public(client: httpx.Client, path: str) -> N
     assert response.json()["code"] == "not_found"
 
 
-@pytest.mark.parametrize("page", ["/number_input/", "/otp_input/", "/profile/"])
+@pytest.mark.parametrize("page", ["/", "/number_input/", "/otp_input/", "/profile/"])
 def test_pages_are_served_with_security_headers(client: httpx.Client, page: str) -> None:
     response = client.get(page)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["cache-control"] == "no-cache"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("page", ["/number_input", "/otp_input", "/profile"])
+def test_a_page_without_its_slash_moves_there(client: httpx.Client, page: str) -> None:
+    response = client.get(page)
+    assert response.status_code == 301
+    assert response.headers["location"] == f"{page}/"
+
+
+def test_static_assets_are_served(client: httpx.Client) -> None:
+    response = client.get("/static/app.css")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")
+    assert client.get("/static/nope.css").status_code == 404
 
 
 def test_request_ids_are_returned_and_kept(client: httpx.Client) -> None:

@@ -1,13 +1,18 @@
+import logging
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
-from common.app import create_service_app
+from common.app import MAX_BODY_BYTES, create_service_app
+from common.logging import request_id_var
 from common.redis import redis_from_url
 from common.settings import DEV_SECRET_PREFIX, ServiceSettings
+
+JSON = {"Content-Type": "application/json"}
 
 
 class SecretSettings(ServiceSettings):
@@ -21,7 +26,7 @@ def test_production_refuses_a_development_secret(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("APP_ENV", "production")
     with pytest.raises(ValidationError, match="SIGNING_SECRET"):
         SecretSettings()
-    monkeypatch.setenv("SIGNING_SECRET", "a-real-secret")
+    monkeypatch.setenv("SIGNING_SECRET", "a-real-secret-of-at-least-32-bytes")
     assert SecretSettings().is_production
 
 
@@ -87,3 +92,64 @@ def test_ops_endpoints() -> None:
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"] == {"db": "unavailable"}
+
+
+def test_an_unhandled_error_is_a_500_in_the_contracts_shape_logged_with_the_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = make_app()
+
+    @app.get("/broken")
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    caplog.set_level(logging.INFO)
+    captured = _WithRequestId()
+    logging.getLogger().addHandler(captured)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get("/broken", headers={"X-Request-ID": "req-500"})
+    finally:
+        logging.getLogger().removeHandler(captured)
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error.", "code": "internal_error"}
+    errors = [(record, rid) for record, rid in captured.entries if record.levelno >= logging.ERROR]
+    assert errors, "the error was not logged"
+    assert all(request_id == "req-500" for _, request_id in errors)
+    access = [(record, rid) for record, rid in captured.entries if record.name == "access"]
+    assert [request_id for _, request_id in access] == ["req-500"]
+    assert access[0][0].getMessage().startswith("GET /broken 500 ")
+
+
+class _WithRequestId(logging.Handler):
+    """Every record, with the request id in context when it was logged."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.entries: list[tuple[logging.LogRecord, str | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.entries.append((record, request_id_var.get()))
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read() -> None:
+    app = make_app()
+
+    @app.post("/echo")
+    async def echo(body: dict[str, str]) -> dict[str, str]:
+        return body
+
+    client = TestClient(app)
+    assert client.post("/echo", json={"a": "b"}).status_code == 200
+    response = client.post("/echo", content=b"x" * (MAX_BODY_BYTES + 1), headers=JSON)
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit applies as the body streams
+        for _ in range(4):
+            yield b"x" * (MAX_BODY_BYTES // 2)
+
+    streamed = client.post("/echo", content=chunks(), headers=JSON)
+    assert streamed.status_code == 413
+    assert streamed.json()["code"] == "payload_too_large"

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from common.errors import install_error_handlers
-from common.middleware import RequestContextMiddleware
+from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from common.ops import ReadinessCheck, ops_router
 
 DOCS_ASSETS = "/docs/assets"
+# Every public body is a small JSON object: the gateway's client_max_body_size, enforced again by
+# each service, which may be reached without the gateway. Larger bodies get 413 unread.
+MAX_BODY_BYTES = 16 * 1024
 
 
 def create_service_app(
@@ -37,22 +41,27 @@ def create_service_app(
         **fastapi_kwargs,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestContextMiddleware, service=service)
     app.include_router(ops_router(lambda: readiness(app)))
     _mount_offline_docs(app, title)
     return app
 
 
+# Swagger UI 5 as the fastapi-offline package ships it: it renders the OpenAPI 3.1 that FastAPI
+# writes, and /docs needs no network.
+SWAGGER_UI_ASSETS = Path(str(files("fastapi_offline") / "static"))
+
+
 def _mount_offline_docs(app: FastAPI, title: str) -> None:
-    """Swagger UI from the installed swagger-ui-bundle package: /docs works with no network."""
-    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI_ASSETS), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
+    async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title=f"{title} - API docs",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
 from redis.asyncio import Redis
@@ -23,10 +24,19 @@ class Authenticator:
 
     async def authenticate(self, request: Request) -> Principal:
         """The caller, with the session checked in Redis; NotAuthenticated otherwise."""
-        principal = await self.principal(request)
-        if await self._redis.exists(revoked_session_key(principal.session_id)):
-            raise NotAuthenticated(REVOKED_DETAIL)
+        principal, _ = await self.authenticate_reading(request, lambda _: [])
         return principal
+
+    async def authenticate_reading(
+        self, request: Request, keys_of: Callable[[Principal], list[str]]
+    ) -> tuple[Principal, list[Any]]:
+        """The caller, and the values of `keys_of(caller)` read in the same round trip."""
+        principal = await self.principal(request)
+        keys = keys_of(principal)
+        revoked, *values = await self._redis.mget(revoked_session_key(principal.session_id), *keys)
+        if revoked is not None:
+            raise NotAuthenticated(REVOKED_DETAIL)
+        return principal, values
 
 
 def principal_dependency(

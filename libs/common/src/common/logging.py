@@ -51,5 +51,7 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     # The middleware writes one access line per request with the request id; uvicorn's own
-    # access log would repeat it without one.
+    # access log would repeat it without one. httpx would add a line per service-to-service
+    # call that the called service logs already.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)

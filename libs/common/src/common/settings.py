@@ -1,15 +1,23 @@
-"""The settings base every service extends: environment variables only, read once."""
+"""The settings base every service extends: environment variables only, read once.
+
+With APP_ENV=production a service refuses to start on anything that is only for development:
+a `dev-insecure-` secret, a secret shorter than 32 bytes, cookies without `Secure`, and what
+each service adds (`production_problems`). `load_settings` turns a refusal into one line per
+problem naming the variable, and a non-zero exit.
+"""
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that are fine on a laptop and fatal in production.
 DEV_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 - a marker, not a secret
+MIN_SECRET_BYTES = 32
 
 
 class Environment(StrEnum):
@@ -38,18 +46,49 @@ class ServiceSettings(BaseSettings):
     def is_production(self) -> bool:
         return self.app_env is Environment.PRODUCTION
 
-    def secret_fields(self) -> dict[str, Any]:
-        """Fields that must not keep a development default in production."""
+    def secret_fields(self) -> dict[str, SecretStr | str | None]:
+        """Secrets that must be real (no development value, at least 32 bytes) in production."""
         return {}
 
-    @model_validator(mode="after")
-    def _refuse_default_secrets_in_production(self) -> ServiceSettings:
-        if not self.is_production:
-            return self
+    def production_problems(self) -> list[str]:
+        """What this configuration has that production refuses, one sentence each."""
+        problems = []
+        if not self.cookie_secure:
+            problems.append("COOKIE_SECURE=false sends the session cookies over plain http")
         for name, value in self.secret_fields().items():
-            text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-            if not text or str(text).startswith(DEV_SECRET_PREFIX):
-                raise ValueError(
-                    f"{name.upper()} must be set to a real secret when APP_ENV=production"
-                )
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if not text or text.startswith(DEV_SECRET_PREFIX):
+                problems.append(f"{name.upper()} must be set to a real secret")
+            elif len(text.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"{name.upper()} must be at least {MIN_SECRET_BYTES} bytes long")
+        return problems
+
+    @model_validator(mode="after")
+    def _refuse_development_settings_in_production(self) -> ServiceSettings:
+        if self.is_production:
+            problems = self.production_problems()
+            if problems:
+                raise ValueError("; ".join(f"{issue} (APP_ENV=production)" for issue in problems))
         return self
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], **values: Any) -> S:
+    """`cls` from the environment (and `values`); a refused configuration exits the process.
+
+    Each problem is one line on stderr naming the variable, instead of a traceback.
+    """
+    try:
+        return cls(**values)
+    except ValidationError as refused:
+        for error in refused.errors(include_url=False, include_input=False):
+            location = ".".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            for line in message.split("; "):
+                print(
+                    f"configuration refused: {f'{location}: ' if location else ''}{line}",
+                    file=sys.stderr,
+                )
+        raise SystemExit(2) from None

@@ -7,7 +7,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from common.settings import DEV_SECRET_PREFIX, ServiceSettings
@@ -38,7 +38,12 @@ class AuthSettings(ServiceSettings):
     # The previous refresh token, presented again this soon after its rotation, is not a reuse.
     refresh_reuse_grace_seconds: int = Field(10, ge=0, le=300)
 
-    sms_backend: Literal["console"] = "console"
+    # console: the log (and the dev inbox); webhook: a signed POST to the operator's SMS gateway.
+    sms_backend: Literal["console", "webhook"] = "console"
+    sms_webhook_url: AnyHttpUrl | None = None
+    # Standard Webhooks secret: `whsec_` and the base64 of at least 24 random bytes.
+    sms_webhook_secret: SecretStr | None = None
+    sms_webhook_timeout_seconds: float = Field(3.0, gt=0, le=30)
     dev_sms_inbox: bool = False
 
     # The Ed25519 signing key: the PEM itself, or a file holding it.
@@ -49,14 +54,17 @@ class AuthSettings(ServiceSettings):
     # Public keys published besides the signing key's, e.g. the previous key during a rotation.
     jwt_extra_public_keys_file: Path | None = None
 
-    # Peers whose X-Forwarded-For is believed (the gateway); anyone else's is ignored.
-    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = (
-        IPv4Network("127.0.0.1/32"),
-        IPv6Network("::1/128"),
-    )
+    # Peers whose X-Forwarded-For is believed (the gateway); anyone else's is ignored. None by
+    # default: a service reached directly is its own edge. `make stack` and compose name theirs.
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
 
     @field_validator(
-        "jwt_private_key", "jwt_private_key_file", "jwt_extra_public_keys_file", mode="before"
+        "jwt_private_key",
+        "jwt_private_key_file",
+        "jwt_extra_public_keys_file",
+        "sms_webhook_url",
+        "sms_webhook_secret",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -75,19 +83,28 @@ class AuthSettings(ServiceSettings):
             return tuple(ip_network(item, strict=False) for item in value)
         return value
 
-    def secret_fields(self) -> dict[str, Any]:
-        return {"otp_hmac_secret": self.otp_hmac_secret}
+    def secret_fields(self) -> dict[str, SecretStr | str | None]:
+        secrets: dict[str, SecretStr | str | None] = {"otp_hmac_secret": self.otp_hmac_secret}
+        if self.sms_backend == "webhook":
+            secrets["sms_webhook_secret"] = self.sms_webhook_secret
+        return secrets
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.dev_sms_inbox:
+            problems.append("DEV_SMS_INBOX=true lets anyone read any phone's sign-in code")
+        if self.sms_backend == "console":
+            problems.append("SMS_BACKEND=console writes sign-in codes to the log in clear")
+        if self.jwt_generate_key_if_missing:
+            problems.append("JWT_GENERATE_KEY_IF_MISSING=true is for local runs only")
+        if self.jwt_private_key is None and self.jwt_private_key_file is None:
+            problems.append("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must name the signing key")
+        return problems
 
     @model_validator(mode="after")
-    def _require_a_real_signing_key_in_production(self) -> AuthSettings:
-        if not self.is_production:
-            return self
-        if self.jwt_private_key is None and self.jwt_private_key_file is None:
-            raise ValueError(
-                "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must be set when APP_ENV=production"
-            )
-        if self.jwt_generate_key_if_missing:
-            raise ValueError(
-                "JWT_GENERATE_KEY_IF_MISSING is for local runs, not for APP_ENV=production"
-            )
+    def _webhook_needs_its_address_and_secret(self) -> AuthSettings:
+        if self.sms_backend == "webhook" and (
+            self.sms_webhook_url is None or self.sms_webhook_secret is None
+        ):
+            raise ValueError("SMS_BACKEND=webhook needs SMS_WEBHOOK_URL and SMS_WEBHOOK_SECRET")
         return self

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +28,7 @@ from common.logging import configure_logging
 from common.migrations import run_migrations
 from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
+from common.settings import load_settings
 from common.tokens import StaticKeySource, TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,11 @@ VERIFIER_LEEWAY_SECONDS = 5
 
 
 def build_context(
-    settings: AuthSettings, keys: KeyRing, engine: AsyncEngine, redis: Redis
+    settings: AuthSettings,
+    keys: KeyRing,
+    engine: AsyncEngine,
+    redis: Redis,
+    http: httpx.AsyncClient,
 ) -> AuthContext:
     inbox = DevSmsInbox(redis, ttl_seconds=settings.otp_ttl_seconds)
     return AuthContext(
@@ -59,7 +65,7 @@ def build_context(
                 max_sends_per_ip=settings.otp_max_per_ip_per_hour,
             ),
         ),
-        sms=build_sms_backend(settings, inbox if settings.dev_sms_inbox else None),
+        sms=build_sms_backend(settings, inbox if settings.dev_sms_inbox else None, http),
         inbox=inbox,
         access_tokens=AccessTokens(
             signing_key=keys.signing_key,
@@ -91,11 +97,9 @@ def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = N
     half with the other services); without it the key is loaded from the settings now.
     """
     if settings is None:
-        settings = AuthSettings()
+        settings = load_settings(AuthSettings)
         configure_logging(service="auth", level=settings.log_level, json=settings.log_json)
     config = settings
-    if config.is_production and config.dev_sms_inbox:
-        logger.warning("DEV_SMS_INBOX=true in production: anyone can read sign-in codes")
     key_ring = keys or load_key_ring(config)
 
     @asynccontextmanager
@@ -108,8 +112,12 @@ def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = N
             cleanup.push_async_callback(engine.dispose)
             redis = async_redis_from_url(config.redis_url)
             cleanup.push_async_callback(redis.aclose)
+            # For the SMS gateway: short, and never through a proxy meant for something else.
+            http = await cleanup.enter_async_context(
+                httpx.AsyncClient(timeout=config.sms_webhook_timeout_seconds, trust_env=False)
+            )
             app.state.auth = AuthState(
-                context=build_context(config, key_ring, engine, redis),
+                context=build_context(config, key_ring, engine, redis, http),
                 public_jwks=key_ring.jwks,
             )
             yield

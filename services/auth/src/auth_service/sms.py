@@ -10,10 +10,12 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+import httpx
 from redis.asyncio import Redis
 
 from auth_service.config import AuthSettings
 from auth_service.otp import LOGIN_OF_PHONE_KEY
+from common import webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +103,45 @@ class ConsoleSms:
             await self._inbox.record(message)
 
 
-def build_sms_backend(settings: AuthSettings, inbox: DevSmsInbox | None) -> SmsBackend:
+class WebhookSms:
+    """Each message POSTed to the operator's SMS gateway, signed per the Standard Webhooks spec.
+
+    The body is `{"phone", "text", "code", "expires_at"}`. Anything but a 2xx answer within the
+    timeout is a failed delivery; the model is GoTrue's send-SMS hook.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, *, url: str, secret: str) -> None:
+        self._client = client
+        self._url = url
+        self._secret = secret
+
+    async def send(self, message: SmsMessage) -> None:
+        payload = {
+            "phone": message.phone,
+            "text": message.text,
+            "code": message.code,
+            "expires_at": message.expires_at,
+        }
+        try:
+            response = await webhooks.post(
+                self._client, self._url, secret=self._secret, payload=payload
+            )
+        except httpx.HTTPError as exc:
+            raise SmsDeliveryError(f"SMS gateway unreachable: {type(exc).__name__}") from exc
+        if not response.is_success:
+            raise SmsDeliveryError(f"SMS gateway answered HTTP {response.status_code}")
+
+
+def build_sms_backend(
+    settings: AuthSettings, inbox: DevSmsInbox | None, http: httpx.AsyncClient
+) -> SmsBackend:
     match settings.sms_backend:
         case "console":
             return ConsoleSms(inbox)
+        case "webhook":
+            assert settings.sms_webhook_url and settings.sms_webhook_secret  # AuthSettings checks
+            return WebhookSms(
+                http,
+                url=str(settings.sms_webhook_url),
+                secret=settings.sms_webhook_secret.get_secret_value(),
+            )

@@ -96,7 +96,7 @@ def test_client_cap_counts_the_peer_when_it_is_not_a_trusted_proxy(
 
 
 def test_client_cap_believes_a_trusted_proxy(make_client: Callable[..., TestClient]) -> None:
-    client = make_client(peer="127.0.0.1", otp_max_per_ip_per_hour=2)
+    client = make_client(peer="127.0.0.1", otp_max_per_ip_per_hour=2, trusted_proxies="127.0.0.1")
 
     def send(n: int, forwarded_for: str) -> int:
         response = client.post(
@@ -114,3 +114,17 @@ def test_client_cap_believes_a_trusted_proxy(make_client: Callable[..., TestClie
         NUMBER_INPUT, json={"phone": "9990000009"}, headers={"x-forwarded-for": "198.51.100.7"}
     )
     assert capped.status_code == 429 and int(capped.headers["retry-after"]) > 3500
+
+
+def test_no_proxy_is_trusted_by_default(make_client: Callable[..., TestClient]) -> None:
+    """A service reached directly is its own edge: a forwarder on 127.0.0.1 gains nothing."""
+    client = make_client(peer="127.0.0.1", otp_max_per_ip_per_hour=2)
+    statuses = [
+        client.post(
+            NUMBER_INPUT,
+            json={"phone": f"999000000{n}"},
+            headers={"x-forwarded-for": f"203.0.113.{n}"},
+        ).status_code
+        for n in range(3)
+    ]
+    assert statuses == [200, 200, 429]

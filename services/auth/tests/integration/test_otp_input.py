@@ -145,7 +145,7 @@ def test_no_pending_login_is_gone(client: TestClient, body: dict[str, str]) -> N
 
 @pytest.mark.parametrize(
     "otp",
-    ["", "123", "12345", "12a4", "12 4", "\u0661\u0662\u0663\u0664", "\uff11234", "1" * 100_000],
+    ["", "123", "12345", "12a4", "12 4", "\u0661\u0662\u0663\u0664", "\uff11234", "1" * 10_000],
 )
 def test_malformed_codes_are_refused_before_anything_else(client: TestClient, otp: str) -> None:
     response = client.post(OTP_INPUT, json={"otp": otp})

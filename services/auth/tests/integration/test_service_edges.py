@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from auth_service.keys import private_key_to_pem, public_jwk
 from auth_service.main import create_app
@@ -109,17 +110,19 @@ def test_every_redis_key_is_namespaced_and_expires(
     assert all(redis.ttl(key) > 0 for key in keys), {key: redis.ttl(key) for key in keys}
 
 
-def test_production_settings_with_real_secrets_build_an_app(
-    make_settings: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    settings = make_settings(
-        app_env="production",
-        otp_hmac_secret="a-real-secret",
-        jwt_private_key=private_key_to_pem(Ed25519PrivateKey.generate()).decode(),
-        dev_sms_inbox=True,
-    )
-    with caplog.at_level("WARNING", logger="auth_service"):
-        app = create_app(settings)
-    with TestClient(app) as client:
+def test_production_settings_with_real_secrets_build_an_app(make_settings: Any) -> None:
+    production = {
+        "app_env": "production",
+        "otp_hmac_secret": "a-real-secret-of-at-least-32-bytes!",
+        "jwt_private_key": private_key_to_pem(Ed25519PrivateKey.generate()).decode(),
+        "cookie_secure": True,
+        "dev_sms_inbox": False,
+        "sms_backend": "webhook",
+        "sms_webhook_url": "https://sms.example/hook",
+        "sms_webhook_secret": "whsec_" + "A" * 40,
+    }
+    with TestClient(create_app(make_settings(**production))) as client:
         assert len(client.get(JWKS).json()["keys"]) == 1
-    assert any("DEV_SMS_INBOX" in record.getMessage() for record in caplog.records)
+        assert client.get(DEV_SMS, params={"phone": PHONE}).status_code == 404
+    with pytest.raises(ValidationError, match="DEV_SMS_INBOX"):
+        make_settings(**{**production, "dev_sms_inbox": True})

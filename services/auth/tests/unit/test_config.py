@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -15,11 +18,17 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.upper(), raising=False)
 
 
+REAL_SECRET = "pU3nL8x2QvRr7kZt1mWc9yBa4dFh6gJs"  # 32 bytes
+
+
 def production(**values: object) -> AuthSettings:
     defaults: dict[str, object] = {
         "app_env": "production",
-        "otp_hmac_secret": "a-real-secret-from-the-vault",
+        "otp_hmac_secret": REAL_SECRET,
         "jwt_private_key_file": REAL_KEY_FILE,
+        "sms_backend": "webhook",
+        "sms_webhook_url": "https://sms.example/hook",
+        "sms_webhook_secret": "whsec_" + "A" * 40,
     }
     return AuthSettings(**{**defaults, **values})
 
@@ -36,6 +45,11 @@ def test_defaults_follow_the_contract() -> None:
     )
     assert settings.sms_backend == "console" and settings.dev_sms_inbox is False
     assert settings.cookie_secure is True
+    assert settings.refresh_reuse_grace_seconds == 10
+    assert settings.otp_lockout_failures_per_phone == 50
+    assert settings.otp_max_verify_failures_per_ip_per_hour == 60
+    # A service reached directly is its own edge: no X-Forwarded-For is believed by default.
+    assert settings.trusted_proxies == ()
 
 
 def test_production_accepts_real_secrets() -> None:
@@ -45,6 +59,43 @@ def test_production_accepts_real_secrets() -> None:
 def test_production_refuses_the_default_otp_secret() -> None:
     with pytest.raises(ValidationError, match="OTP_HMAC_SECRET"):
         production(otp_hmac_secret=AuthSettings().otp_hmac_secret.get_secret_value())
+
+
+@pytest.mark.parametrize(
+    ("values", "variable"),
+    [
+        ({"dev_sms_inbox": True}, "DEV_SMS_INBOX"),
+        ({"cookie_secure": False}, "COOKIE_SECURE"),
+        ({"sms_backend": "console"}, "SMS_BACKEND"),
+        ({"otp_hmac_secret": "x"}, "OTP_HMAC_SECRET"),
+        ({"otp_hmac_secret": REAL_SECRET[:31]}, "OTP_HMAC_SECRET"),
+        ({"otp_hmac_secret": "dev-insecure-" + "x" * 40}, "OTP_HMAC_SECRET"),
+        ({"sms_webhook_secret": "whsec_short"}, "SMS_WEBHOOK_SECRET"),
+        ({"jwt_generate_key_if_missing": True}, "JWT_GENERATE_KEY_IF_MISSING"),
+    ],
+)
+def test_production_refuses_what_is_only_for_development(
+    values: dict[str, object], variable: str
+) -> None:
+    with pytest.raises(ValidationError, match=variable):
+        production(**values)
+
+
+def test_development_accepts_the_development_values() -> None:
+    settings = AuthSettings(
+        dev_sms_inbox=True,
+        cookie_secure=False,
+        otp_hmac_secret="x",
+        jwt_generate_key_if_missing=True,
+    )
+    assert not settings.is_production
+
+
+def test_the_webhook_backend_needs_its_url_and_secret() -> None:
+    with pytest.raises(ValidationError, match="SMS_WEBHOOK_URL"):
+        AuthSettings(sms_backend="webhook")
+    with pytest.raises(ValidationError, match="SMS_WEBHOOK_URL"):
+        AuthSettings(sms_backend="webhook", sms_webhook_url="https://sms.example/hook")
 
 
 def test_production_refuses_to_run_without_a_signing_key() -> None:
@@ -104,11 +155,36 @@ def test_empty_key_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None
         AuthSettings()
 
 
-def test_trusted_proxies_default_to_loopback() -> None:
-    assert AuthSettings().trusted_proxies == (ip_network("127.0.0.1/32"), ip_network("::1/128"))
-
-
 def test_a_malformed_proxy_network_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRUSTED_PROXIES", "not-an-ip")
     with pytest.raises(ValidationError):
         AuthSettings()
+
+
+def test_a_refused_configuration_is_one_line_per_variable_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "DEV_SMS_INBOX": "true",
+        "OTP_HMAC_SECRET": "x",
+        "JWT_PRIVATE_KEY_FILE": str(REAL_KEY_FILE),
+        "SMS_BACKEND": "console",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "from auth_service.main import create_app; create_app()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 3
+    for line, variable in zip(
+        lines, ("OTP_HMAC_SECRET", "DEV_SMS_INBOX", "SMS_BACKEND"), strict=True
+    ):
+        assert line.startswith("configuration refused: ") and variable in line

@@ -12,6 +12,7 @@ from common.app import create_service_app
 from common.logging import configure_logging
 from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
+from common.settings import load_settings
 from common.tokens import JwksKeySource, KeySource, TokenVerifier
 from profile_service.api import router
 from profile_service.clients import ReferralClient
@@ -37,7 +38,7 @@ def create_app(
     in-process app).
     """
     if settings is None:
-        settings = ProfileSettings()
+        settings = load_settings(ProfileSettings)
         configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
     config = settings
 

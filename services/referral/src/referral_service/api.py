@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from common.errors import VALIDATION_CODE
 from referral_service import service
-from referral_service.deps import STATE_CHANGE, CurrentPrincipal, StateDep
+from referral_service.deps import STATE_CHANGE, ActivatingPrincipal, CurrentPrincipal, StateDep
 from referral_service.schemas import (
     ActivationRequest,
     ActivationResponse,
@@ -36,15 +36,16 @@ internal_router = APIRouter(prefix="/internal/referral", tags=["internal"])
     "/api_invite_code_activation/",
     dependencies=STATE_CHANGE,
     openapi_extra={VALIDATION_CODE: "invalid_invite_code_format"},
-    responses=_errors(403, 404, 409, 415, 422),
+    responses=_errors(403, 404, 409, 415, 422, 429),
 )
 async def activate_invite_code(
-    body: ActivationRequest, principal: CurrentPrincipal, state: StateDep
+    body: ActivationRequest, principal: ActivatingPrincipal, state: StateDep
 ) -> ActivationResponse:
     """Activate someone else's invite code: a user does this once, ever."""
     activation = await service.activate_invite_code(
         state.engine,
         state.redis,
+        state.activation_failures,
         user_id=principal.user_id,
         phone=principal.phone,
         invite_code=body.invite_code,

@@ -22,3 +22,5 @@ class ReferralSettings(ServiceSettings):
     # Declared after AUTH_SERVICE_URL: the default is derived from it.
     jwks_url: str = Field(default_factory=_default_jwks_url)
     invited_users_page_size: int = Field(default=100, ge=1, le=1000)
+    # Refused activations a user may make in an hour, then 429: invite codes cannot be guessed.
+    activation_failures_per_user_per_hour: int = Field(default=20, ge=1)

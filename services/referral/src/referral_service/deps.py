@@ -13,6 +13,7 @@ from common.authn import Authenticator, principal_dependency
 from common.csrf import check_same_origin, require_json
 from common.tokens import Principal
 from referral_service.config import ReferralSettings
+from referral_service.limits import ActivationFailures, failures_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class ReferralState:
     engine: AsyncEngine
     redis: Redis
     authenticator: Authenticator
+    activation_failures: ActivationFailures
 
 
 def state_of(request: Request) -> ReferralState:
@@ -36,6 +38,19 @@ StateDep = Annotated[ReferralState, Depends(get_state)]
 CurrentPrincipal = Annotated[
     Principal, Depends(principal_dependency(lambda request: state_of(request).authenticator))
 ]
+
+
+async def activating_principal(request: Request) -> Principal:
+    """The caller of an activation: authenticated, and under the cap on refused activations."""
+    state = state_of(request)
+    principal, (failures,) = await state.authenticator.authenticate_reading(
+        request, lambda caller: [failures_key(caller.user_id)]
+    )
+    state.activation_failures.check(failures)
+    return principal
+
+
+ActivatingPrincipal = Annotated[Principal, Depends(activating_principal)]
 
 
 async def same_origin(request: Request, state: StateDep) -> None:

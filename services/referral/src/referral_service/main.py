@@ -16,10 +16,12 @@ from common.logging import configure_logging
 from common.migrations import run_migrations
 from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
+from common.settings import load_settings
 from common.tokens import JwksKeySource, KeySource, TokenVerifier
 from referral_service.api import internal_router, public_router
 from referral_service.config import ReferralSettings
 from referral_service.deps import ReferralState
+from referral_service.limits import ActivationFailures
 
 SERVICE = "referral"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -34,7 +36,7 @@ def create_app(
     tests); without it they are fetched from JWKS_URL and cached.
     """
     if settings is None:
-        settings = ReferralSettings()
+        settings = load_settings(ReferralSettings)
         configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
     config = settings
 
@@ -60,6 +62,9 @@ def create_app(
                 engine=engine,
                 redis=redis,
                 authenticator=Authenticator(verifier=verifier, redis=redis),
+                activation_failures=ActivationFailures(
+                    redis, per_hour=config.activation_failures_per_user_per_hour
+                ),
             )
             yield
 

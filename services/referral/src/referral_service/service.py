@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import profile_documents
+from common.errors import AppError
 from referral_service import repository
 from referral_service.codes import CodeGenerator, new_invite_code
 from referral_service.cursor import decode_cursor, encode_cursor
@@ -23,6 +24,7 @@ from referral_service.errors import (
     OwnInviteCode,
     ReferralCycle,
 )
+from referral_service.limits import ActivationFailures
 from referral_service.repository import MemberRecord, Outcome
 
 logger = logging.getLogger(__name__)
@@ -85,14 +87,31 @@ async def ensure_member(
 
 
 async def activate_invite_code(
-    engine: AsyncEngine, redis: Redis, *, user_id: int, phone: str, invite_code: str
+    engine: AsyncEngine,
+    redis: Redis,
+    failures: ActivationFailures,
+    *,
+    user_id: int,
+    phone: str,
+    invite_code: str,
 ) -> Activation:
     """Activate someone else's code: once per user, ever, and never closing a cycle.
 
     Repeating one's own successful activation with the same code answers as the first time.
     After the change is committed the profiles it touches (the invitee's and the inviter's)
-    are invalidated, before the caller hears of it.
+    are invalidated, before the caller hears of it. Every refusal counts towards the user's
+    hourly cap (`failures`), which the caller checked before.
     """
+    try:
+        return await _activate(engine, redis, user_id=user_id, phone=phone, invite_code=invite_code)
+    except AppError:
+        await failures.count(user_id)
+        raise
+
+
+async def _activate(
+    engine: AsyncEngine, redis: Redis, *, user_id: int, phone: str, invite_code: str
+) -> Activation:
     result = await repository.activate(
         engine, invitee_id=user_id, invite_code=invite_code, now=_now()
     )

@@ -10,8 +10,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from common.tokens import StaticKeySource
 from referral_service import service
 from referral_service.deps import ReferralState
+from referral_service.main import create_app
 
 # call(async_function, *args, **kwargs) on the app's event loop (the `call` fixture).
 Call = Callable[..., Any]
@@ -234,3 +236,28 @@ def test_unauthenticated_activation_is_401_before_the_body_is_judged(
 
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_refused_activations_are_capped_per_user(
+    make_settings: Callable[..., Any], jwks: dict[str, Any], bearer: Bearer
+) -> None:
+    app = create_app(
+        make_settings(activation_failures_per_user_per_hour=3), key_source=StaticKeySource(jwks)
+    )
+    with TestClient(app) as client:
+        code = client.get(PROFILE, headers=bearer(1)).json()["invite_code"]
+
+        def activate_as(user_id: int, invite_code: str) -> httpx.Response:
+            return client.post(ACTIVATE, json={"invite_code": invite_code}, headers=bearer(user_id))
+
+        guesses = [activate_as(2, guess).status_code for guess in ("Zz9Zz1", "Zz9Zz2", "Zz9Zz3")]
+        capped = activate_as(2, code)  # even the right code: the cap stops guessing, not users
+
+        assert guesses == [404, 404, 404]
+        assert capped.status_code == 429 and capped.json()["code"] == "too_many_requests"
+        assert 3590 <= int(capped.headers["retry-after"]) <= 3600
+        # Others are not affected, and malformed codes (422) never reach the cap.
+        assert activate_as(3, code).status_code == 200
+        for _ in range(5):
+            assert activate_as(4, "short").status_code == 422
+        assert activate_as(4, code).status_code == 200

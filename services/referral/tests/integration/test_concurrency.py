@@ -36,6 +36,7 @@ async def attempt(state: ReferralState, user_id: int, invite_code: str) -> str:
         await service.activate_invite_code(
             state.engine,
             state.redis,
+            state.activation_failures,
             user_id=user_id,
             phone=f"9{user_id:09d}",
             invite_code=invite_code,

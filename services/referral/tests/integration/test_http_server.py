@@ -64,6 +64,8 @@ def base_url(
         "JWT_ISSUER": jwt_settings["jwt_issuer"],
         "JWT_AUDIENCE": jwt_settings["jwt_audience"],
         "APP_ENV": "test",
+        # 99 of the 100 are refused: the cap on refusals would answer some of them 429 instead.
+        "ACTIVATION_FAILURES_PER_USER_PER_HOUR": "1000",
     }
     command = uvicorn_command("referral_service.main:create_app", port=port)
     url = f"http://127.0.0.1:{port}"

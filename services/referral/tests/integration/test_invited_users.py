@@ -40,6 +40,7 @@ def invite(call: Call, state: ReferralState) -> Callable[[int, Iterable[int]], N
                 service.activate_invite_code,
                 state.engine,
                 state.redis,
+                state.activation_failures,
                 user_id=user_id,
                 phone=_phone(user_id),
                 invite_code=inviter.invite_code,

@@ -26,7 +26,12 @@ def database_url(sqlite_url: str) -> str:
 async def attempt(state: ReferralState, user_id: int, invite_code: str) -> str:
     try:
         await service.activate_invite_code(
-            state.engine, state.redis, user_id=user_id, phone="9000000000", invite_code=invite_code
+            state.engine,
+            state.redis,
+            state.activation_failures,
+            user_id=user_id,
+            phone="9000000000",
+            invite_code=invite_code,
         )
     except AppError as error:
         return error.code

@@ -9,13 +9,14 @@ auth's public keys directly, so no socket is opened between the parts.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic_settings import BaseSettings
 from starlette.routing import Mount, Route
@@ -25,6 +26,7 @@ from auth_service.config import AuthSettings
 from auth_service.keys import load_key_ring
 from auth_service.main import create_app as create_auth_app
 from common.errors import error_response, install_error_handlers
+from common.settings import load_settings
 from common.tokens import StaticKeySource
 from profile_service.config import ProfileSettings
 from profile_service.main import create_app as create_profile_app
@@ -47,6 +49,15 @@ REFERRAL_PATHS = (
     "/referral_system/api_invited_users/",
 )
 PROFILE_PATHS = ("/profile/api_profile/",)
+# The pages, as the gateway serves them: only these and /static/, nothing else of frontend/.
+PAGES = {
+    "/": "index.html",
+    "/number_input/": "number_input/index.html",
+    "/otp_input/": "otp_input/index.html",
+    "/profile/": "profile/index.html",
+}
+# Pages and assets are not versioned: browsers revalidate them (ETag) on every use.
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 # The gateway's client_max_body_size.
 MAX_BODY_BYTES = 16 * 1024
@@ -67,8 +78,13 @@ S = TypeVar("S", bound=BaseSettings)
 
 
 def embedded_settings(cls: type[S], defaults: Mapping[str, Any]) -> S:
-    """`cls` with embedded defaults; an environment variable of the same name still wins."""
-    return cls(**{key: value for key, value in defaults.items() if key.upper() not in os.environ})
+    """`cls` with embedded defaults; an environment variable of the same name still wins.
+
+    A configuration production refuses ends the process with one line per problem.
+    """
+    return load_settings(
+        cls, **{key: value for key, value in defaults.items() if key.upper() not in os.environ}
+    )
 
 
 def var_dir() -> Path:
@@ -128,11 +144,43 @@ def create_app() -> FastAPI:
         [Route(path, endpoint=auth) for path in AUTH_PATHS]
         + [Route(path, endpoint=referral) for path in REFERRAL_PATHS]
         + [Route(path, endpoint=profile) for path in PROFILE_PATHS]
-        + [Mount("/", app=StaticFiles(directory=FRONTEND_DIR, html=True), name="pages")]
+        + [Route(path, endpoint=_page(FRONTEND_DIR / file)) for path, file in PAGES.items()]
+        + [Route(path.rstrip("/"), endpoint=_moved(path)) for path in PAGES if path != "/"]
+        + [Mount("/static", app=_Revalidated(StaticFiles(directory=FRONTEND_DIR / "static")))]
     )
     app.add_middleware(EdgeMiddleware)
     app.state.services = {"auth": auth, "referral": referral, "profile": profile}
     return app
+
+
+def _page(file: Path) -> Callable[[Request], Awaitable[Response]]:
+    async def page(_: Request) -> Response:
+        return FileResponse(file, media_type="text/html", headers=NO_CACHE)
+
+    return page
+
+
+def _moved(location: str) -> Callable[[Request], Awaitable[Response]]:
+    async def moved(_: Request) -> Response:
+        return RedirectResponse(location, status_code=301)
+
+    return moved
+
+
+class _Revalidated:
+    """Static assets with `Cache-Control: no-cache`, as the gateway sends them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_revalidated(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                headers = [*message.get("headers", []), (b"cache-control", b"no-cache")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_revalidated)
 
 
 class EdgeMiddleware:
