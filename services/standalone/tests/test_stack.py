@@ -1,4 +1,5 @@
-"""`make stack` runs in the foreground: a signal, or a child dying, takes every child down."""
+"""`make stack` supervises its children: a signal drains and stops them all, a child that dies
+is started again while the others keep serving, and one that keeps failing stops the stack."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import make_url
 
@@ -23,6 +26,7 @@ from common.testing.plugin import (
     drop_test_database,
     free_port,
 )
+from standalone.stack import RESTARTS_ALLOWED
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -55,6 +59,20 @@ def pid_listening_on(port: int) -> int:
         if b"uvicorn" in args and str(port).encode() in args:
             return int(entry.name)
     raise LookupError(f"no uvicorn process on port {port}")
+
+
+def start_stack(tmp_path: Path, **settings: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    ports = {name: free_port() for name in ("GATEWAY", "AUTH", "REFERRAL", "PROFILE")}
+    env = {**os.environ, **{f"{name}_PORT": str(port) for name, port in ports.items()}, **settings}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "standalone.stack"],
+        env={**env, "VAR_DIR": str(tmp_path)},
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process, ports
 
 
 @pytest.fixture
@@ -105,10 +123,58 @@ def test_a_signal_stops_nginx_and_every_service(stack: Stack, signum: signal.Sig
     assert not any(accepts(port) for port in stack.ports.values())
 
 
-def test_a_child_that_dies_takes_the_stack_down_with_a_failure(stack: Stack) -> None:
-    os.kill(pid_listening_on(stack.ports["AUTH"]), signal.SIGKILL)
+def wait_for(condition: Callable[[], bool], *, timeout: float) -> float:
+    """Seconds until `condition()` held; fails the test after `timeout`."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "timed out"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def answers(port: int, path: str = "/healthz") -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_child_that_dies_is_started_again_while_the_rest_keep_serving(stack: Stack) -> None:
+    os.kill(pid_listening_on(stack.ports["REFERRAL"]), signal.SIGKILL)
+
+    # The gateway and the other services never stop answering.
+    assert answers(stack.ports["GATEWAY"], "/number_input/")
+    assert answers(stack.ports["AUTH"]) and answers(stack.ports["PROFILE"])
+    back_in = wait_for(lambda: answers(stack.ports["REFERRAL"]), timeout=10)
+
+    assert back_in < 10
+    assert stack.process.poll() is None
+    stack.process.send_signal(signal.SIGTERM)
+    output = stack.stopped()
+    assert "referral exited with status -9; restarting it in 0.5 s" in output
+    assert "starting referral again" in output
+
+
+def test_a_child_that_keeps_failing_stops_the_stack(stack: Stack) -> None:
+    for _ in range(RESTARTS_ALLOWED + 1):
+        wait_for(lambda: answers(stack.ports["PROFILE"]), timeout=30)
+        os.kill(pid_listening_on(stack.ports["PROFILE"]), signal.SIGKILL)
     output = stack.stopped()
 
     assert stack.process.returncode == 1, output
-    assert "auth exited on its own" in output
+    assert "profile exited 6 times within 60 s; it keeps failing, stopping the stack" in output
     assert not any(accepts(port) for port in stack.ports.values())
+
+
+def test_a_configuration_production_refuses_stops_the_stack_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    process, ports = start_stack(tmp_path, APP_ENV="production")
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 2
+    lines = output.decode().splitlines()
+    refusal = "configuration refused: auth: DEV_SMS_INBOX=true lets anyone read any phone's"
+    assert any(line.startswith(refusal) for line in lines), lines
+    assert any("COOKIE_SECURE" in line for line in lines)
+    assert not any(accepts(port) for port in ports.values())

@@ -2,7 +2,10 @@
 
 nginx on $GATEWAY_PORT in front of three uvicorn processes, against the PostgreSQL and Redis
 that AUTH_DATABASE_URL, REFERRAL_DATABASE_URL and REDIS_URL name (local defaults; missing
-databases are created). Runs in the foreground; Ctrl-C or SIGTERM stops every child.
+databases are created). It is a supervisor, as docker compose's `restart: unless-stopped` is:
+a child that dies is started again with a growing delay while the others keep serving, and the
+stack gives up only when one keeps failing. SIGTERM or Ctrl-C drains it: the gateway stops
+accepting and finishes what it has in flight, then the services stop.
 """
 
 from __future__ import annotations
@@ -12,14 +15,21 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from pydantic import ValidationError
+
+from auth_service.config import AuthSettings
 from common.migrations import ensure_postgres_database
 from common.processes import stop_process_group, wait_until_healthy
+from profile_service.config import ProfileSettings
+from referral_service.config import ReferralSettings
 from standalone.app import FRONTEND_DIR, var_dir
 from standalone.nginx import (
     DEFAULT_LOGIN_BURST,
@@ -29,10 +39,18 @@ from standalone.nginx import (
 )
 
 LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-
-
 # uvicorn workers per service on a 2-core machine, chosen with `make bench` (bench/README.md).
 DEFAULT_WORKERS = {"auth": 1, "referral": 1, "profile": 1}
+# A request the gateway accepted is finished within this when the stack stops (the gateway's
+# own upstream timeouts are shorter).
+DRAIN_SECONDS = 15
+# Restarts of one child: the delay doubles from the first to the last, and this many exits
+# within the window mean it cannot run; the stack then stops with a failure.
+FIRST_RESTART_DELAY = 0.5
+LAST_RESTART_DELAY = 8.0
+RESTARTS_ALLOWED = 5
+RESTART_WINDOW_SECONDS = 60.0
+SETTINGS = {"auth": AuthSettings, "referral": ReferralSettings, "profile": ProfileSettings}
 
 
 @dataclass(frozen=True)
@@ -51,23 +69,15 @@ def services_from_env(env: Mapping[str, str]) -> list[Service]:
     """The three services; `{NAME}_WORKERS` (else STACK_WORKERS) sets each one's workers."""
 
     def workers(name: str) -> int:
-        fallback = env.get("STACK_WORKERS", str(DEFAULT_WORKERS[name]))
-        return int(env.get(f"{name.upper()}_WORKERS", fallback))
+        fallback = env.get("STACK_WORKERS") or str(DEFAULT_WORKERS[name])
+        return int(env.get(f"{name.upper()}_WORKERS") or fallback)
 
+    ports = {"auth": "8001", "referral": "8002", "profile": "8003"}
     return [
-        Service("auth", "auth_service.main", int(env.get("AUTH_PORT", "8001")), workers("auth")),
         Service(
-            "referral",
-            "referral_service.main",
-            int(env.get("REFERRAL_PORT", "8002")),
-            workers("referral"),
-        ),
-        Service(
-            "profile",
-            "profile_service.main",
-            int(env.get("PROFILE_PORT", "8003")),
-            workers("profile"),
-        ),
+            name, f"{name}_service.main", int(env.get(f"{name.upper()}_PORT", port)), workers(name)
+        )
+        for name, port in ports.items()
     ]
 
 
@@ -95,13 +105,33 @@ def stack_environment(
 
 
 @contextmanager
-def child(args: list[str], *, env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A child in its own process group, stopped with its group when the block ends."""
-    process = subprocess.Popen(args, env=dict(env), start_new_session=True)
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(values)
     try:
-        yield process
+        yield
     finally:
-        stop_process_group(process)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def refused_settings(service_env: Mapping[str, str]) -> list[str]:
+    """What each service would refuse to start with, one line per problem; empty when fine.
+
+    Checked before anything starts, so that a refused configuration stops the stack with the
+    services' own words instead of a child that dies at every restart.
+    """
+    problems = []
+    with _environment(service_env):
+        for name, settings in SETTINGS.items():
+            try:
+                settings()
+            except ValidationError as refused:
+                for error in refused.errors(include_url=False, include_input=False):
+                    message = str(error["msg"]).removeprefix("Value error, ")
+                    problems += [f"{name}: {line}" for line in message.split("; ")]
+    return problems
 
 
 def uvicorn_command(service: Service) -> list[str]:
@@ -118,7 +148,58 @@ def uvicorn_command(service: Service) -> list[str]:
         "--workers",
         str(service.workers),
         "--no-access-log",
+        # Requests in flight when the service is told to stop are given this long to finish.
+        "--timeout-graceful-shutdown",
+        str(DRAIN_SECONDS),
     ]
+
+
+def log(message: str) -> None:
+    print(f"stack: {message}", flush=True)
+
+
+@dataclass
+class Child:
+    """One supervised process: started in its own process group, restarted when it dies."""
+
+    name: str
+    command: list[str]
+    env: Mapping[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    exits: deque[float] = field(default_factory=deque)
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, env=dict(self.env), start_new_session=True)
+        self.restart_at = None
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def schedule_restart(self, now: float) -> float | None:
+        """Note an exit; the delay before the restart, or None when it keeps failing."""
+        self.exits.append(now)
+        while self.exits and now - self.exits[0] > RESTART_WINDOW_SECONDS:
+            self.exits.popleft()
+        if len(self.exits) > RESTARTS_ALLOWED:
+            return None
+        delay: float = min(LAST_RESTART_DELAY, FIRST_RESTART_DELAY * 2.0 ** (len(self.exits) - 1))
+        self.restart_at = now + delay
+        return delay
+
+    def stop(self, *, grace: float) -> None:
+        if self.process is not None:
+            stop_process_group(self.process, grace=grace)
+
+    def quit_gracefully(self, *, grace: float) -> None:
+        """nginx's graceful stop (SIGQUIT): no new connections, in-flight requests finish."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGQUIT)
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            stop_process_group(self.process, grace=1)
 
 
 def run(
@@ -126,63 +207,95 @@ def run(
     *,
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Start the stack, block until `stop` is set, then stop it.
+    """Start the stack, supervise it until `stop` is set, then drain it.
 
-    Returns the exit status: 0 when asked to stop, 1 when a child died on its own.
+    Returns the exit status: 0 when asked to stop, 1 when a child kept failing, 2 when the
+    configuration is refused.
     """
     state = Path(env.get("VAR_DIR", var_dir())) / "stack"
     state.mkdir(parents=True, exist_ok=True)
     services = services_from_env(env)
     service_env = stack_environment(env, services, state)
+    problems = refused_settings(service_env)
+    if problems:
+        for problem in problems:
+            print(f"configuration refused: {problem}", file=sys.stderr, flush=True)
+        return 2
     for url_var in ("AUTH_DATABASE_URL", "REFERRAL_DATABASE_URL"):
         ensure_postgres_database(service_env[url_var])
     gateway_port = int(env.get("GATEWAY_PORT", "8080"))
     stop = stop or threading.Event()
 
-    with ExitStack() as stack:
+    children = [Child(s.name, uvicorn_command(s), service_env) for s in services]
+    auth, referral, profile = services
+    nginx_config = render_native_config(
+        workdir=state / "nginx",
+        listen_port=gateway_port,
+        auth=auth.address,
+        referral=referral.address,
+        profile=profile.address,
+        frontend_root=FRONTEND_DIR,
+        login_rate=env.get("GATEWAY_LOGIN_RATE", DEFAULT_LOGIN_RATE),
+        login_burst=int(env.get("GATEWAY_LOGIN_BURST", DEFAULT_LOGIN_BURST)),
+    )
+    gateway = Child("nginx", nginx_command(nginx_config, state / "nginx"), service_env)
+    try:
         # The services start side by side; nginx comes last, in front of services that answer.
-        children = {
-            service.name: stack.enter_context(child(uvicorn_command(service), env=service_env))
-            for service in services
-        }
-        for service, process in zip(services, children.values(), strict=True):
-            wait_until_healthy(f"http://{service.address}/healthz", process=process, timeout=90)
-        auth, referral, profile = services
-        config = render_native_config(
-            workdir=state / "nginx",
-            listen_port=gateway_port,
-            auth=auth.address,
-            referral=referral.address,
-            profile=profile.address,
-            frontend_root=FRONTEND_DIR,
-            login_rate=env.get("GATEWAY_LOGIN_RATE", DEFAULT_LOGIN_RATE),
-            login_burst=int(env.get("GATEWAY_LOGIN_BURST", DEFAULT_LOGIN_BURST)),
-        )
-        nginx = stack.enter_context(child(nginx_command(config, state / "nginx"), env=service_env))
-        children["nginx"] = nginx
+        for child in children:
+            child.start()
+        for service, child in zip(services, children, strict=True):
+            assert child.process is not None
+            wait_until_healthy(
+                f"http://{service.address}/healthz", process=child.process, timeout=90
+            )
+        gateway.start()
+        assert gateway.process is not None
         wait_until_healthy(
-            f"http://127.0.0.1:{gateway_port}/number_input/", process=nginx, timeout=30
+            f"http://127.0.0.1:{gateway_port}/number_input/", process=gateway.process, timeout=30
         )
         print(f"Referral platform (microservices) on http://127.0.0.1:{gateway_port}/", flush=True)
         if ready is not None:
             ready.set()
-        status = 0
-        while not stop.wait(1.0):
-            exited = [name for name, c in children.items() if c.poll() is not None]
-            if exited:
-                print(f"{exited[0]} exited on its own; stopping the rest", flush=True)
-                status = 1
-                break
+        status = _supervise([*children, gateway], stop, clock)
+    finally:
+        # Drain: the gateway first, so that nothing new arrives while the services finish.
+        gateway.quit_gracefully(grace=DRAIN_SECONDS)
+        for child in children:
+            child.stop(grace=DRAIN_SECONDS)
     print("stack stopped", flush=True)
     return status
+
+
+def _supervise(children: list[Child], stop: threading.Event, clock: Callable[[], float]) -> int:
+    while not stop.wait(0.25):
+        now = clock()
+        for child in children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    log(f"starting {child.name} again")
+                    child.start()
+                continue
+            status = child.exited()
+            if status is None:
+                continue
+            delay = child.schedule_restart(now)
+            if delay is None:
+                log(
+                    f"{child.name} exited {len(child.exits)} times within "
+                    f"{RESTART_WINDOW_SECONDS:.0f} s; it keeps failing, stopping the stack"
+                )
+                return 1
+            log(f"{child.name} exited with status {status}; restarting it in {delay:g} s")
+    return 0
 
 
 def main() -> None:
     stop = threading.Event()
 
     def request_stop(signum: int, _: FrameType | None) -> None:
-        print(f"received {signal.Signals(signum).name}, stopping", flush=True)
+        print(f"received {signal.Signals(signum).name}, draining", flush=True)
         stop.set()
 
     signal.signal(signal.SIGINT, request_stop)
