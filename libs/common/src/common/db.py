@@ -26,6 +26,20 @@ NAMING_CONVENTION = {
 # A request that cannot get a pooled connection within this is answered 503, not queued on.
 POOL_TIMEOUT_SECONDS = 3.0
 CONNECT_TIMEOUT_SECONDS = 5.0
+# The order of the timeouts matters. PostgreSQL ends a statement after STATEMENT_TIMEOUT, the
+# driver gives up on an unanswered one after COMMAND_TIMEOUT, and the gateway waits 5 s for a
+# service (proxy_read_timeout): a write the client was told failed has been rolled back.
+STATEMENT_TIMEOUT_SECONDS = 3.0
+COMMAND_TIMEOUT_SECONDS = 4.0
+# The server drops the connection of a client that vanished (and releases its locks) after
+# about idle + interval * count seconds.
+_SERVER_SETTINGS = {
+    "statement_timeout": str(int(STATEMENT_TIMEOUT_SECONDS * 1000)),
+    "idle_in_transaction_session_timeout": str(int(STATEMENT_TIMEOUT_SECONDS * 1000)),
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+}
 
 
 def make_metadata() -> MetaData:
@@ -60,14 +74,21 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         _serialize_sqlite_writes(engine)
         return engine
     # A fixed pool: overflow connections would be opened and closed again under every burst;
-    # requests beyond pool_size wait briefly for one of the pool's instead.
+    # requests beyond pool_size wait briefly for one of the pool's instead. Pre-ping: after a
+    # restart of PostgreSQL the pool's connections are dead, and without it the first request
+    # of each would fail with 503 (`make bench` measures what the ping costs).
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_recycle=1800,
-        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": CONNECT_TIMEOUT_SECONDS,
+            "command_timeout": COMMAND_TIMEOUT_SECONDS,
+            "server_settings": _SERVER_SETTINGS,
+        },
     )
 
 

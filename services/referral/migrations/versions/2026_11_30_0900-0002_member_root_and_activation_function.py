@@ -40,7 +40,9 @@ UPDATE member SET root_id = (SELECT tree.root_id FROM tree WHERE tree.user_id = 
 """
 
 _ACTIVATE_FUNCTION = """
-CREATE FUNCTION activate_invite_code(p_invitee bigint, p_code text, p_now timestamptz)
+CREATE FUNCTION activate_invite_code(
+    p_invitee bigint, p_code text, p_now timestamptz, p_deadline timestamptz
+)
 RETURNS TABLE (outcome text, invite_code text, activated_at timestamptz, inviter_id bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -115,6 +117,12 @@ BEGIN
     VALUES (p_invitee, v_owner, p_code, p_now);
     UPDATE member SET invited_count = member.invited_count + 1 WHERE member.user_id = v_owner;
     UPDATE member SET root_id = v_root WHERE member.root_id = p_invitee;
+    -- A caller that has given up has told its client the activation failed: it must not
+    -- commit now (say, the server was stalled and has just resumed). query_canceled, as for
+    -- statement_timeout.
+    IF clock_timestamp() > p_deadline THEN
+        RAISE EXCEPTION 'activation past its deadline' USING ERRCODE = 'query_canceled';
+    END IF;
     RETURN QUERY SELECT 'activated', p_code, p_now, v_owner;
 END;
 $$
@@ -134,7 +142,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION activate_invite_code(bigint, text, timestamptz)")
+        op.execute("DROP FUNCTION activate_invite_code(bigint, text, timestamptz, timestamptz)")
     with op.batch_alter_table("member") as batch:
         batch.drop_index(batch.f("ix_member_root_id"))
         batch.drop_column("root_id")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.db import transaction
+from common.db import STATEMENT_TIMEOUT_SECONDS, transaction
 from referral_service.models import Activation, Member
 
 MEMBER = cast(Table, Member.__table__)
@@ -122,14 +122,18 @@ async def activate(
     taken in ascending user id, so two activations never wait for each other in a circle. The
     invitee's tree then moves under R with it: every member whose root was the invitee gets R.
 
-    On PostgreSQL this is one call to the `activate_invite_code` function (migration 0002). On
-    SQLite (the single process) every transaction holds the write lock from its start, so the
-    same steps run one activation at a time, from Python.
+    On PostgreSQL this is one call to the `activate_invite_code` function (migration 0002),
+    which will not commit after its deadline (the statement timeout from now): a caller that
+    has given up has told its client the activation failed. On SQLite (the single process)
+    every transaction holds the write lock from its start, so the same steps run one
+    activation at a time, from Python.
     """
     try:
         if _is_postgresql(engine):
+            deadline = datetime.now(UTC) + timedelta(seconds=STATEMENT_TIMEOUT_SECONDS)
+            arguments = (literal(invitee_id), literal(invite_code), literal(now), literal(deadline))
             call = select(
-                func.activate_invite_code(literal(invitee_id), literal(invite_code), literal(now))
+                func.activate_invite_code(*arguments)
                 .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
                 .render_derived()
             )

@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -178,9 +178,10 @@ def wait_for_a_lock_waiter(engine: Engine) -> None:
 
 def activate_uncommitted(connection: Any, user_id: int, code: str) -> str:
     """Run an activation in `connection`'s open transaction: it holds its locks until commit."""
+    now = datetime.now(UTC)
     outcome: str = connection.execute(
-        text("SELECT outcome FROM activate_invite_code(:user, :code, :now)"),
-        {"user": user_id, "code": code, "now": datetime.now(UTC)},
+        text("SELECT outcome FROM activate_invite_code(:user, :code, :now, :deadline)"),
+        {"user": user_id, "code": code, "now": now, "deadline": now + timedelta(minutes=1)},
     ).scalar_one()
     return outcome
 
@@ -264,3 +265,18 @@ def test_one_user_seen_by_many_requests_at_once_gets_one_member_and_one_code(
     assert len(set(codes)) == 1
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(Member)) == 1
+
+
+def test_an_activation_past_its_deadline_does_not_commit(
+    engine: Engine, add_members: AddMembers
+) -> None:
+    """A stalled server resuming a call whose caller has given up must not commit it."""
+    codes = add_members([1, 2])
+    now = datetime.now(UTC)
+    with engine.connect() as connection, pytest.raises(Exception, match="deadline"):
+        connection.execute(
+            text("SELECT outcome FROM activate_invite_code(2, :code, :now, :deadline)"),
+            {"code": codes[1], "now": now, "deadline": now - timedelta(seconds=1)},
+        )
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM activation")) == 0
