@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -121,6 +122,15 @@ class Gateway:
         finally:
             connection.close()
 
+    def send(self, request: bytes) -> RawResponse:
+        """Write `request` byte for byte on a new connection; read the one answer to it."""
+        method = request.split(b" ", 1)[0].decode("latin-1")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(request)
+            response = http.client.HTTPResponse(sock, method=method)
+            response.begin()
+            return RawResponse(response.status, response.headers, response.read())
+
     def forget_requests(self) -> None:
         for service in self.services.values():
             service.seen.clear()
@@ -153,8 +163,13 @@ def serving(service: EchoService) -> Iterator[EchoService]:
 
 @contextmanager
 def running_gateway(
-    workdir: Path, frontend: Path, upstreams: dict[str, EchoService], addresses: dict[str, str]
+    workdir: Path,
+    frontend: Path,
+    upstreams: dict[str, EchoService],
+    addresses: dict[str, str],
+    edit: Callable[[str], str] | None = None,
 ) -> Iterator[Gateway]:
+    """nginx on the rendered template; `edit` may change the rendered gateway before start."""
     port = free_port()
     config = render_native_config(
         workdir=workdir,
@@ -162,6 +177,9 @@ def running_gateway(
         frontend_root=frontend,
         **addresses,
     )
+    if edit is not None:
+        gateway = config.with_name("gateway.conf")
+        gateway.write_text(edit(gateway.read_text()))
     with running_process(
         nginx_command(config, workdir),
         health_url=f"http://127.0.0.1:{port}/number_input/",
@@ -208,6 +226,26 @@ def gateway_without_services(
     workdir = tmp_path_factory.mktemp("gateway-down")
     addresses = dict.fromkeys(SERVICES, nowhere)
     with running_gateway(workdir, frontend, {}, addresses) as gateway:
+        yield gateway
+
+
+def _one_second_client_timeouts(gateway: str) -> str:
+    edited, count = re.subn(r"(client_(header|body)_timeout) \d+s;", r"\1 1s;", gateway)
+    assert count == 2, "the template's client_header_timeout/client_body_timeout moved"
+    return edited
+
+
+@pytest.fixture(scope="session")
+def impatient_gateway(
+    nginx_installed: None, tmp_path_factory: pytest.TempPathFactory, frontend: Path
+) -> Iterator[Gateway]:
+    """A gateway that waits 1 s, not 10 s, for a client to finish its request; no services."""
+    nowhere = f"127.0.0.1:{free_port()}"
+    workdir = tmp_path_factory.mktemp("gateway-impatient")
+    addresses = dict.fromkeys(SERVICES, nowhere)
+    with running_gateway(
+        workdir, frontend, {}, addresses, edit=_one_second_client_timeouts
+    ) as gateway:
         yield gateway
 
 
