@@ -30,6 +30,12 @@ from starlette.routing import Route
 
 from common.testing.plugin import free_port
 from common.testing.servers import running_process
+from gateway.tests.compose_model import (
+    CONTRACT_SETTINGS,
+    PYTHON_SERVICES,
+    settings_class,
+    settings_env_names,
+)
 from standalone.nginx import nginx_binary, nginx_command, render_native_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -287,3 +293,12 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def dockerfile() -> Callable[[Path], list[Instruction]]:
     return parse_dockerfile
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No variable of this machine's environment may stand in for one compose leaves out."""
+    for service in PYTHON_SERVICES:
+        for name in settings_env_names(settings_class(service)) | CONTRACT_SETTINGS:
+            monkeypatch.delenv(name, raising=False)
+    yield monkeypatch
