@@ -213,14 +213,22 @@ def frontend(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gateway(
-    nginx_installed: None, tmp_path_factory: pytest.TempPathFactory, frontend: Path
-) -> Iterator[Gateway]:
+def echo_services() -> Iterator[dict[str, EchoService]]:
     with ExitStack() as stack:
-        services = {name: stack.enter_context(serving(EchoService(name))) for name in SERVICES}
-        addresses = {name: service.address for name, service in services.items()}
-        workdir = tmp_path_factory.mktemp("gateway")
-        yield stack.enter_context(running_gateway(workdir, frontend, services, addresses))
+        yield {name: stack.enter_context(serving(EchoService(name))) for name in SERVICES}
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    nginx_installed: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    frontend: Path,
+    echo_services: dict[str, EchoService],
+) -> Iterator[Gateway]:
+    addresses = {name: service.address for name, service in echo_services.items()}
+    workdir = tmp_path_factory.mktemp("gateway")
+    with running_gateway(workdir, frontend, echo_services, addresses) as gateway:
+        yield gateway
 
 
 @pytest.fixture(scope="session")
@@ -235,6 +243,26 @@ def gateway_without_services(
         yield gateway
 
 
+@pytest.fixture(scope="session")
+def gateway_factory(
+    nginx_installed: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    frontend: Path,
+    echo_services: dict[str, EchoService],
+) -> Iterator[Callable[[Callable[[str], str]], Gateway]]:
+    """Start another gateway in front of the echo services, its configuration edited first."""
+    with ExitStack() as stack:
+
+        def start(edit: Callable[[str], str]) -> Gateway:
+            addresses = {name: service.address for name, service in echo_services.items()}
+            workdir = tmp_path_factory.mktemp("gateway-edited")
+            return stack.enter_context(
+                running_gateway(workdir, frontend, echo_services, addresses, edit=edit)
+            )
+
+        yield start
+
+
 def _one_second_client_timeouts(gateway: str) -> str:
     edited, count = re.subn(r"(client_(header|body)_timeout) \d+s;", r"\1 1s;", gateway)
     assert count == 2, "the template's client_header_timeout/client_body_timeout moved"
@@ -243,16 +271,10 @@ def _one_second_client_timeouts(gateway: str) -> str:
 
 @pytest.fixture(scope="session")
 def impatient_gateway(
-    nginx_installed: None, tmp_path_factory: pytest.TempPathFactory, frontend: Path
-) -> Iterator[Gateway]:
-    """A gateway that waits 1 s, not 10 s, for a client to finish its request; no services."""
-    nowhere = f"127.0.0.1:{free_port()}"
-    workdir = tmp_path_factory.mktemp("gateway-impatient")
-    addresses = dict.fromkeys(SERVICES, nowhere)
-    with running_gateway(
-        workdir, frontend, {}, addresses, edit=_one_second_client_timeouts
-    ) as gateway:
-        yield gateway
+    gateway_factory: Callable[[Callable[[str], str]], Gateway],
+) -> Gateway:
+    """A gateway that waits 1 s, not 10 s, for a client to finish its request."""
+    return gateway_factory(_one_second_client_timeouts)
 
 
 @pytest.fixture
