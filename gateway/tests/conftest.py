@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -29,6 +30,12 @@ from starlette.routing import Route
 
 from common.testing.plugin import free_port
 from common.testing.servers import running_process
+from gateway.tests.compose_model import (
+    CONTRACT_SETTINGS,
+    PYTHON_SERVICES,
+    settings_class,
+    settings_env_names,
+)
 from standalone.nginx import nginx_binary, nginx_command, render_native_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +128,15 @@ class Gateway:
         finally:
             connection.close()
 
+    def send(self, request: bytes) -> RawResponse:
+        """Write `request` byte for byte on a new connection; read the one answer to it."""
+        method = request.split(b" ", 1)[0].decode("latin-1")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(request)
+            response = http.client.HTTPResponse(sock, method=method)
+            response.begin()
+            return RawResponse(response.status, response.headers, response.read())
+
     def forget_requests(self) -> None:
         for service in self.services.values():
             service.seen.clear()
@@ -153,8 +169,13 @@ def serving(service: EchoService) -> Iterator[EchoService]:
 
 @contextmanager
 def running_gateway(
-    workdir: Path, frontend: Path, upstreams: dict[str, EchoService], addresses: dict[str, str]
+    workdir: Path,
+    frontend: Path,
+    upstreams: dict[str, EchoService],
+    addresses: dict[str, str],
+    edit: Callable[[str], str] | None = None,
 ) -> Iterator[Gateway]:
+    """nginx on the rendered template; `edit` may change the rendered gateway before start."""
     port = free_port()
     config = render_native_config(
         workdir=workdir,
@@ -162,6 +183,9 @@ def running_gateway(
         frontend_root=frontend,
         **addresses,
     )
+    if edit is not None:
+        gateway = config.with_name("gateway.conf")
+        gateway.write_text(edit(gateway.read_text()))
     with running_process(
         nginx_command(config, workdir),
         health_url=f"http://127.0.0.1:{port}/number_input/",
@@ -189,14 +213,22 @@ def frontend(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gateway(
-    nginx_installed: None, tmp_path_factory: pytest.TempPathFactory, frontend: Path
-) -> Iterator[Gateway]:
+def echo_services() -> Iterator[dict[str, EchoService]]:
     with ExitStack() as stack:
-        services = {name: stack.enter_context(serving(EchoService(name))) for name in SERVICES}
-        addresses = {name: service.address for name, service in services.items()}
-        workdir = tmp_path_factory.mktemp("gateway")
-        yield stack.enter_context(running_gateway(workdir, frontend, services, addresses))
+        yield {name: stack.enter_context(serving(EchoService(name))) for name in SERVICES}
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    nginx_installed: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    frontend: Path,
+    echo_services: dict[str, EchoService],
+) -> Iterator[Gateway]:
+    addresses = {name: service.address for name, service in echo_services.items()}
+    workdir = tmp_path_factory.mktemp("gateway")
+    with running_gateway(workdir, frontend, echo_services, addresses) as gateway:
+        yield gateway
 
 
 @pytest.fixture(scope="session")
@@ -209,6 +241,40 @@ def gateway_without_services(
     addresses = dict.fromkeys(SERVICES, nowhere)
     with running_gateway(workdir, frontend, {}, addresses) as gateway:
         yield gateway
+
+
+@pytest.fixture(scope="session")
+def gateway_factory(
+    nginx_installed: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    frontend: Path,
+    echo_services: dict[str, EchoService],
+) -> Iterator[Callable[[Callable[[str], str]], Gateway]]:
+    """Start another gateway in front of the echo services, its configuration edited first."""
+    with ExitStack() as stack:
+
+        def start(edit: Callable[[str], str]) -> Gateway:
+            addresses = {name: service.address for name, service in echo_services.items()}
+            workdir = tmp_path_factory.mktemp("gateway-edited")
+            return stack.enter_context(
+                running_gateway(workdir, frontend, echo_services, addresses, edit=edit)
+            )
+
+        yield start
+
+
+def _one_second_client_timeouts(gateway: str) -> str:
+    edited, count = re.subn(r"(client_(header|body)_timeout) \d+s;", r"\1 1s;", gateway)
+    assert count == 2, "the template's client_header_timeout/client_body_timeout moved"
+    return edited
+
+
+@pytest.fixture(scope="session")
+def impatient_gateway(
+    gateway_factory: Callable[[Callable[[str], str]], Gateway],
+) -> Gateway:
+    """A gateway that waits 1 s, not 10 s, for a client to finish its request."""
+    return gateway_factory(_one_second_client_timeouts)
 
 
 @pytest.fixture
@@ -249,3 +315,12 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def dockerfile() -> Callable[[Path], list[Instruction]]:
     return parse_dockerfile
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No variable of this machine's environment may stand in for one compose leaves out."""
+    for service in PYTHON_SERVICES:
+        for name in settings_env_names(settings_class(service)) | CONTRACT_SETTINGS:
+            monkeypatch.delenv(name, raising=False)
+    yield monkeypatch

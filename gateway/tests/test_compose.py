@@ -6,49 +6,61 @@ exist, a port that does not match, a variable no service reads, a dependency sta
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
-from pydantic import AliasChoices, AliasPath
-from pydantic_settings import BaseSettings
 from sqlalchemy import make_url
 
+from gateway.tests.compose_model import (
+    CONTRACT_SETTINGS,
+    PYTHON_SERVICES,
+    load,
+    settings_class,
+    settings_env_names,
+)
+from gateway.tests.compose_model import interpolate as compose_interpolate
 from standalone.nginx import TEMPLATE, TEMPLATE_VARIABLES
 
 SERVICES = {"auth", "referral", "profile", "gateway", "postgres", "redis"}
-PYTHON_SERVICES = {
-    "auth": ("auth_service", "auth_service.config", "AuthSettings"),
-    "referral": ("referral_service", "referral_service.config", "ReferralSettings"),
-    "profile": ("profile_service", "profile_service.config", "ProfileSettings"),
-}
 # Who must be healthy before whom.
 REQUIRED_DEPENDENCIES = {
     "auth": {"postgres", "redis"},
     "referral": {"postgres", "redis"},
-    "profile": {"auth", "referral"},
+    "profile": {"auth", "referral", "redis"},
     "gateway": {"auth", "referral", "profile"},
 }
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Settings whose value the topology decides (other containers, the key's place on its volume):
+# not taken from the environment compose runs in.
+FIXED_BY_TOPOLOGY = {
+    "REDIS_URL",
+    "AUTH_DATABASE_URL",
+    "REFERRAL_DATABASE_URL",
+    "AUTH_SERVICE_URL",
+    "REFERRAL_SERVICE_URL",
+    "JWKS_URL",
+    "JWT_PRIVATE_KEY_FILE",
+    "TRUSTED_PROXIES",
+}
+# Where the local mode of the contract departs from the code's defaults (§3, §2).
+LOCAL_MODE = {"DEV_SMS_INBOX", "COOKIE_SECURE", "JWT_GENERATE_KEY_IF_MISSING", "OTP_HMAC_SECRET"}
 
 Parse = Callable[[Path], list[Any]]
 
 
 def interpolate(value: object) -> str:
-    """Compose's ${VAR:-default} as it resolves with none of the variables set."""
-    return _INTERPOLATION.sub(lambda match: match.group(2) or "", str(value))
+    """A compose value as it resolves with none of the variables set."""
+    return compose_interpolate(str(value), {})
 
 
 @pytest.fixture(scope="module")
 def compose(repo_root: Path) -> dict[str, Any]:
-    return yaml.safe_load((repo_root / "docker-compose.yml").read_text())
+    return load(repo_root / "docker-compose.yml")
 
 
 @pytest.fixture(scope="module")
@@ -86,21 +98,6 @@ def dockerfile_env(instructions: list[Any]) -> dict[str, str]:
                 name, _, value = pair.partition("=")
                 env[name] = value.replace("\\$", "$")
     return env
-
-
-def settings_env_names(settings: type[BaseSettings]) -> set[str]:
-    """Every environment variable name pydantic-settings would read for `settings`."""
-    prefix = str(settings.model_config.get("env_prefix", ""))
-    names: set[str] = set()
-    for name, field in settings.model_fields.items():
-        alias = field.validation_alias or field.alias
-        if isinstance(alias, str):
-            names.add(alias.upper())
-        elif isinstance(alias, AliasChoices):
-            names |= {choice.upper() for choice in alias.choices if isinstance(choice, str)}
-        elif alias is None or isinstance(alias, AliasPath):
-            names.add(f"{prefix}{name}".upper())
-    return names
 
 
 def service_port(repo_root: Path, parse: Parse, name: str) -> int:
@@ -234,34 +231,55 @@ def test_the_gateway_gets_every_template_variable(
     assert env["GATEWAY_LISTEN"] == "8080"
 
 
-@pytest.fixture
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """No variable of this machine's environment may stand in for one compose leaves out."""
-    for settings_name in PYTHON_SERVICES.values():
-        settings = getattr(importlib.import_module(settings_name[1]), settings_name[2])
-        for name in settings_env_names(settings):
-            monkeypatch.delenv(name, raising=False)
-    yield monkeypatch
+@pytest.mark.parametrize("name", sorted(PYTHON_SERVICES))
+def test_each_service_gets_every_setting_it_reads(services: dict[str, Any], name: str) -> None:
+    """A setting added to a settings class fails here until compose passes it."""
+    missing = settings_env_names(settings_class(name)) - set(environment(services[name]))
+
+    assert not missing, f"docker-compose.yml does not pass {sorted(missing)} to {name}"
 
 
 @pytest.mark.parametrize("name", sorted(PYTHON_SERVICES))
 def test_each_service_knows_and_accepts_every_variable_compose_sets(
     services: dict[str, Any], clean_environment: pytest.MonkeyPatch, name: str
 ) -> None:
-    _, module, class_name = PYTHON_SERVICES[name]
-    settings_class = getattr(importlib.import_module(module), class_name)
+    settings = settings_class(name)
     env = environment(services[name])
 
-    assert set(env) <= settings_env_names(settings_class)
+    assert set(env) <= settings_env_names(settings) | CONTRACT_SETTINGS
 
     for variable, value in env.items():
         clean_environment.setenv(variable, value)
-    settings = settings_class()
-    assert settings.app_env == "development"
+    assert settings().app_env == "development"  # type: ignore[attr-defined]
     clean_environment.setenv("APP_ENV", "production")
     if name == "auth":
         with pytest.raises(ValueError, match="OTP_HMAC_SECRET"):
-            settings_class()
+            settings()
+
+
+@pytest.mark.parametrize("name", sorted(PYTHON_SERVICES))
+def test_development_defaults_are_the_codes_except_for_the_local_mode(
+    services: dict[str, Any], clean_environment: pytest.MonkeyPatch, name: str
+) -> None:
+    """Each setting is `${NAME:-default}`, its default the code's own, unless the topology
+    fixes it or the contract's local mode differs (dev inbox, plain-http cookies, a key made
+    on first start, a dev-insecure- secret)."""
+    raw = services[name]["environment"]
+    settings = settings_class(name)
+    reads = settings_env_names(settings)
+    code_defaults = settings().model_dump()
+    for variable, value in environment(services[name]).items():
+        clean_environment.setenv(variable, value)
+    from_compose = settings().model_dump()
+
+    for variable in sorted(reads & set(raw)):
+        if variable in FIXED_BY_TOPOLOGY:
+            assert f"${{{variable}" not in raw[variable], variable
+            continue
+        assert re.fullmatch(rf"\$\{{{variable}:-[^}}]*\}}", raw[variable]), raw[variable]
+        if variable not in LOCAL_MODE:
+            field = variable.lower()
+            assert from_compose[field] == code_defaults[field], variable
 
 
 def test_auth_runs_in_the_contracts_local_mode(services: dict[str, Any]) -> None:

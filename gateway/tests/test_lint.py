@@ -26,6 +26,9 @@ def tool(name: str) -> str:
     return found
 
 
+COMPOSE_FILES = ["docker-compose.yml", "compose.prod.yml"]
+
+
 def test_every_dockerfile_is_covered(repo_root: Path) -> None:
     found = {
         str(path.relative_to(repo_root))
@@ -47,9 +50,19 @@ def test_hadolint(repo_root: Path, dockerfile: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dclint(repo_root: Path) -> None:
+def test_every_compose_file_is_covered(repo_root: Path) -> None:
+    found = {
+        path.name
+        for pattern in ("*compose*.yml", "*compose*.yaml")
+        for path in repo_root.glob(pattern)
+    }
+    assert found == set(COMPOSE_FILES)
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES)
+def test_dclint(repo_root: Path, compose_file: str) -> None:
     result = subprocess.run(
-        [tool("dclint"), "--max-warnings", "0", "--color", "false", "docker-compose.yml"],
+        [tool("dclint"), "--max-warnings", "0", "--color", "false", compose_file],
         cwd=repo_root,
         capture_output=True,
         text=True,
