@@ -46,7 +46,7 @@ stack: $(STAMP) ## Microservices natively: nginx + 3 uvicorn + local PostgreSQL/
 bench: $(STAMP) ## Seed, start the stack, load it with wrk; report under bench/results/
 	$(PY) -m bench.run
 
-lint-deploy: $(STAMP) ## hadolint on the Dockerfiles, dclint on docker-compose.yml, nginx -t on the gateway
+lint-deploy: $(STAMP) ## hadolint on the Dockerfiles, dclint on both compose files, nginx -t on the gateway
 	$(PY) -m pytest -q gateway/tests/test_lint.py gateway/tests/test_native_config.py
 
 clean: ## Remove the virtual environments and local state

@@ -218,8 +218,7 @@ def test_each_service_gets_every_setting_it_reads(merged: dict[str, Any], name: 
     assert set(env) <= reads | CONTRACT_SETTINGS
 
 
-# auth is left out until it has SMS_BACKEND=webhook: this branch's AuthSettings refuses it.
-@pytest.mark.parametrize("name", ["profile", "referral"])
+@pytest.mark.parametrize("name", ["auth", "profile", "referral"])
 def test_a_service_starts_on_the_production_settings(
     merged: dict[str, Any], clean_environment: pytest.MonkeyPatch, name: str
 ) -> None:

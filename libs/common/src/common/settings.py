@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 # Values that are fine on a laptop and fatal in production.
 DEV_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 - a marker, not a secret
@@ -50,6 +51,10 @@ class ServiceSettings(BaseSettings):
         """Secrets that must be real (no development value, at least 32 bytes) in production."""
         return {}
 
+    def database_urls(self) -> dict[str, str]:
+        """Database URLs whose passwords must not be development values in production."""
+        return {}
+
     def production_problems(self) -> list[str]:
         """What this configuration has that production refuses, one sentence each."""
         problems = []
@@ -61,6 +66,10 @@ class ServiceSettings(BaseSettings):
                 problems.append(f"{name.upper()} must be set to a real secret")
             elif len(text.encode()) < MIN_SECRET_BYTES:
                 problems.append(f"{name.upper()} must be at least {MIN_SECRET_BYTES} bytes long")
+        for name, url in self.database_urls().items():
+            password = make_url(url).password
+            if password is not None and str(password).startswith(DEV_SECRET_PREFIX):
+                problems.append(f"{name.upper()} has a development password")
         return problems
 
     @model_validator(mode="after")

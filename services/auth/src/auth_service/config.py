@@ -83,6 +83,9 @@ class AuthSettings(ServiceSettings):
             return tuple(ip_network(item, strict=False) for item in value)
         return value
 
+    def database_urls(self) -> dict[str, str]:
+        return {"auth_database_url": self.auth_database_url}
+
     def secret_fields(self) -> dict[str, SecretStr | str | None]:
         secrets: dict[str, SecretStr | str | None] = {"otp_hmac_secret": self.otp_hmac_secret}
         if self.sms_backend == "webhook":

@@ -24,3 +24,6 @@ class ReferralSettings(ServiceSettings):
     invited_users_page_size: int = Field(default=100, ge=1, le=1000)
     # Refused activations a user may make in an hour, then 429: invite codes cannot be guessed.
     activation_failures_per_user_per_hour: int = Field(default=20, ge=1)
+
+    def database_urls(self) -> dict[str, str]:
+        return {"referral_database_url": self.referral_database_url}

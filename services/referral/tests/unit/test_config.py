@@ -1,4 +1,5 @@
 import pytest
+from pydantic import ValidationError
 
 from referral_service.config import ReferralSettings
 
@@ -50,3 +51,16 @@ def test_a_nonsense_page_size_is_refused(monkeypatch: pytest.MonkeyPatch, value:
 
     with pytest.raises(ValueError, match="invited_users_page_size"):
         ReferralSettings()
+
+
+def test_production_refuses_a_development_database_password() -> None:
+    with pytest.raises(ValidationError, match="REFERRAL_DATABASE_URL has a development password"):
+        ReferralSettings(
+            app_env="production",
+            referral_database_url="postgresql+psycopg2://referral:dev-insecure-x@db/referral",
+        )
+    settings = ReferralSettings(
+        app_env="production",
+        referral_database_url="postgresql+psycopg2://referral:a-real-one@db/referral",
+    )
+    assert settings.is_production
