@@ -48,9 +48,10 @@ def create_app(
             # Documents are bytes from end to end: they are never decoded here.
             redis = async_redis_from_url(config.redis_url, decode_responses=False)
             cleanup.push_async_callback(redis.aclose)
-            referral = await cleanup.enter_async_context(
-                _upstream_http(str(config.referral_service_url), config, referral_transport)
+            referral = ReferralClient(
+                lambda: _upstream_http(str(config.referral_service_url), config, referral_transport)
             )
+            cleanup.push_async_callback(referral.aclose)
             keys = key_source
             if keys is None:
                 jwks = JwksKeySource(config.jwks_url)
@@ -63,7 +64,7 @@ def create_app(
                 ),
                 profiles=ProfileService(
                     redis=redis,
-                    referral=ReferralClient(referral),
+                    referral=referral,
                     ttl_seconds=config.profile_cache_ttl_seconds,
                     deadline_seconds=config.upstream_timeout_seconds,
                 ),
