@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from standalone.stack import services_from_env
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -17,8 +19,14 @@ HEAVY_INVITEES = 100_000
 CHAIN_EDGES = 10_000
 # Fresh users that each activate one code; more than one activation run can use up.
 ACTIVATION_POOL = 50_000
-# Distinct users whose tokens a profile run cycles through.
+# Distinct users of the cold profile run (each token used COLD_USES times).
 PROFILE_USERS = 10_000
+COLD_USES = 3
+# Users between one use of a token and its next use in the cold run's request file: far more
+# requests than are ever in flight at once, so a token's first use (the miss) has been answered
+# before its second is sent.
+COLD_GAP = 128
+SERVICES = ("auth", "referral", "profile")
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,8 @@ class BenchConfig:
     duration_seconds: int
     warmup_seconds: int
     connections: int
-    workers: int
+    # uvicorn workers of each service, as the stack resolves them from the environment.
+    workers: Mapping[str, int]
     keep_data: bool
     # latest.md and latest.png go here, each run's raw output under its raw/.
     results_dir: Path
@@ -52,6 +61,16 @@ class BenchConfig:
         return self.database_url(self.referral_database)
 
 
+def service_workers(env: Mapping[str, str]) -> dict[str, int]:
+    """Each service's workers exactly as `standalone.stack` reads them: `{NAME}_WORKERS`, else
+    `STACK_WORKERS`, else the stack's default. `BENCH_WORKERS` stands for `STACK_WORKERS` when
+    that is unset (the harness's older name)."""
+    stack_env = dict(env)
+    if "STACK_WORKERS" not in stack_env and "BENCH_WORKERS" in stack_env:
+        stack_env["STACK_WORKERS"] = stack_env["BENCH_WORKERS"]
+    return {service.name: service.workers for service in services_from_env(stack_env)}
+
+
 def load_config(env: Mapping[str, str] = os.environ) -> BenchConfig:
     scales = tuple(int(part) for part in env.get("BENCH_SCALES", "1000,100000,1000000").split(","))
     if list(scales) != sorted(set(scales)):
@@ -65,8 +84,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> BenchConfig:
         duration_seconds=int(env.get("BENCH_DURATION", "10")),
         warmup_seconds=int(env.get("BENCH_WARMUP", "2")),
         connections=int(env.get("BENCH_CONNECTIONS", "32")),
-        # One process per service, as `make stack` runs it; a second one doubles the memory.
-        workers=int(env.get("BENCH_WORKERS", env.get("STACK_WORKERS", "1"))),
+        workers=service_workers(env),
         keep_data=env.get("BENCH_KEEP_DATA", "") == "1",
         results_dir=Path(env.get("BENCH_RESULTS_DIR", RESULTS_DIR)).resolve(),
     )

@@ -1,9 +1,11 @@
-"""The request files the replay script sends: METHOD PATH TOKEN BODY EXPECTED_STATUS per line."""
+"""The request files the replay script sends, one tab-separated line per request:
+METHOD PATH TOKEN BODY EXPECTED_STATUS [EXPECTED_CODE]."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from random import Random
 
@@ -12,14 +14,20 @@ from bench.servers import PROFILE_PATH, STATIC_PROFILE
 from bench.tokens import TokenMinter
 
 ACTIVATION_PATH = "/referral_system/api_invite_code_activation/"
+CYCLE_CODE = "referral_cycle"
 # Out of every 20 activations: 1 is a cycle attempt that walks the whole chain and is refused,
 # 2 join the bottom of the chain (the check walks it), 1 joins the user with 100k invitees,
 # and the rest join a random member of the general population.
-_MIX = 20
+MIX = 20
+CYCLES_PER_MIX = 1
+# Copies of the single line of a one-token run: every wrk thread needs a line of its own.
+REPEATED_LINES = 64
 
 
-def _line(method: str, path: str, token: str, body: str = "", expected: int = 200) -> str:
-    return f"{method}\t{path}\t{token}\t{body}\t{expected}\n"
+def _line(
+    method: str, path: str, token: str, body: str = "", expected: int = 200, code: str = ""
+) -> str:
+    return f"{method}\t{path}\t{token}\t{body}\t{expected}\t{code}\n"
 
 
 def write(path: Path, lines: Iterable[str]) -> Path:
@@ -28,25 +36,82 @@ def write(path: Path, lines: Iterable[str]) -> Path:
     return path
 
 
-def profile_lines(minter: TokenMinter, user_ids: Iterable[int]) -> Iterator[str]:
-    for user_id in user_ids:
-        yield _line("GET", PROFILE_PATH, minter.token(user_id))
+@dataclass(frozen=True)
+class ColdPattern:
+    """The order of a cold run's requests: every user's token is used `uses` times.
+
+    Slot k sends user k's first request, then user k - gap's second, then user k - 2 gap's
+    third (and so on for more uses), where such a user exists. After the first (uses - 1) x gap
+    slots (the ramp) every slot holds one first use (a miss) and uses - 1 later ones (hits), so
+    the share of misses stays 1 / uses. A token's next use comes gap x uses requests after its
+    previous one, far more than are ever in flight, so its first answer is in before it.
+    """
+
+    users: tuple[int, ...]
+    uses: int
+    gap: int
+
+    @classmethod
+    def of(cls, users: Sequence[int], *, uses: int, gap: int) -> ColdPattern:
+        # A small population still needs a steady part: at most half of it in the ramp.
+        gap = max(1, min(gap, len(users) // (2 * max(uses - 1, 1))))
+        return cls(tuple(users), uses, gap)
+
+    def order(self) -> list[int]:
+        found = []
+        for slot in range(len(self.users)):
+            for use in range(self.uses):
+                index = slot - use * self.gap
+                if index >= 0:
+                    found.append(self.users[index])
+        return found
+
+    @property
+    def ramp_lines(self) -> int:
+        """Lines before the steady state: the slots that lack some later use."""
+        return self.gap * self.uses * (self.uses - 1) // 2
+
+    @property
+    def lines(self) -> int:
+        return len(self.users) * self.uses - self.ramp_lines
+
+    @property
+    def steady_lines(self) -> int:
+        return self.lines - self.ramp_lines
 
 
-def bare_lines(minter: TokenMinter, user_ids: Iterable[int]) -> Iterator[str]:
+def tokens_for(minter: TokenMinter, user_ids: Iterable[int]) -> dict[int, str]:
+    """One token (one login session) per user."""
+    return {user_id: minter.token(user_id) for user_id in dict.fromkeys(user_ids)}
+
+
+def profile_lines(order: Iterable[int], tokens: Mapping[int, str]) -> Iterator[str]:
+    for user_id in order:
+        yield _line("GET", PROFILE_PATH, tokens[user_id])
+
+
+def bare_lines(order: Iterable[int], tokens: Mapping[int, str]) -> Iterator[str]:
     """The bare app's profile route, with the same token bytes the gateway would carry."""
-    for user_id in user_ids:
-        yield _line("GET", f"{PROFILE_PATH}?user_id={user_id}", minter.token(user_id))
+    for user_id in order:
+        yield _line("GET", f"{PROFILE_PATH}?user_id={user_id}", tokens[user_id])
 
 
-def static_lines(minter: TokenMinter, user_ids: Iterable[int]) -> Iterator[str]:
-    for user_id in user_ids:
-        yield _line("GET", STATIC_PROFILE, minter.token(user_id))
+def static_lines(order: Iterable[int], tokens: Mapping[int, str]) -> Iterator[str]:
+    for user_id in order:
+        yield _line("GET", STATIC_PROFILE, tokens[user_id])
+
+
+def repeated_lines(token: str, *, path: str = PROFILE_PATH) -> Iterator[str]:
+    """One request, the same token every time."""
+    for _ in range(REPEATED_LINES):
+        yield _line("GET", path, token)
 
 
 def activation_lines(
-    minter: TokenMinter, layout: Layout, activators: range, rng: Random
+    minter: TokenMinter, layout: Layout, activators: range, rng: Random, *, threads: int
 ) -> Iterator[str]:
+    """One line per activator. wrk thread n sends lines n, n + threads, ...: the mix follows
+    each thread's own line count, so every thread sends the same mix."""
     chain_root, chain_bottom = layout.chain[0], layout.chain[-1]
     cycle = _line(
         "POST",
@@ -54,10 +119,11 @@ def activation_lines(
         minter.token(chain_root),
         _activation_body(chain_bottom),
         expected=409,
+        code=CYCLE_CODE,
     )
     for index, user_id in enumerate(activators):
-        slot = index % _MIX
-        if slot == 0:
+        slot = index // threads % MIX
+        if slot < CYCLES_PER_MIX:
             yield cycle
             continue
         if slot in (1, 2):

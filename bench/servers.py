@@ -45,7 +45,7 @@ def stack_environment(config: BenchConfig, ports: Ports, var_dir: Path) -> dict[
         "AUTH_PORT": str(ports.auth),
         "REFERRAL_PORT": str(ports.referral),
         "PROFILE_PORT": str(ports.profile),
-        "STACK_WORKERS": str(config.workers),
+        **{f"{name.upper()}_WORKERS": str(count) for name, count in config.workers.items()},
         "VAR_DIR": str(var_dir),
         "AUTH_DATABASE_URL": config.auth_url,
         "REFERRAL_DATABASE_URL": config.referral_url,
@@ -59,11 +59,15 @@ def stack_environment(config: BenchConfig, ports: Ports, var_dir: Path) -> dict[
     }
 
 
+@dataclass(frozen=True)
+class Stack:
+    runner: int  # the `standalone.stack` process itself
+    roots: dict[str, int]  # each service's uvicorn process, and the gateway's nginx master
+
+
 @contextmanager
-def running_stack(
-    config: BenchConfig, ports: Ports, var_dir: Path, log: Path
-) -> Iterator[dict[str, int]]:
-    """`make stack`'s runner in a process of its own; yields each service's root process id."""
+def running_stack(config: BenchConfig, ports: Ports, var_dir: Path, log: Path) -> Iterator[Stack]:
+    """`make stack`'s runner in a process of its own; yields its pid and each service's root."""
     with running_process(
         [sys.executable, "-m", "standalone.stack"],
         env=stack_environment(config, ports, var_dir),
@@ -72,7 +76,7 @@ def running_stack(
         log_path=log,
         timeout=180,
     ) as stack:
-        yield service_roots(stack.pid)
+        yield Stack(runner=stack.pid, roots=service_roots(stack.pid))
 
 
 def service_roots(stack_pid: int) -> dict[str, int]:
@@ -118,7 +122,8 @@ def running_limit(
                     "--port",
                     str(ports.bare),
                     "--workers",
-                    str(config.workers),
+                    # The bare app stands in for the profile service: as many workers.
+                    str(config.workers["profile"]),
                     "--no-access-log",
                 ],
                 env={
