@@ -39,9 +39,11 @@ _SET_ROOTS_SQLITE = f"""{_TREE}
 UPDATE member SET root_id = (SELECT tree.root_id FROM tree WHERE tree.user_id = member.user_id)
 """
 
+# p_code is char(6), the type of member.invite_code: compared as text, the column would be cast
+# and its unique index could not find the owner (a scan of every member per activation).
 _ACTIVATE_FUNCTION = """
 CREATE FUNCTION activate_invite_code(
-    p_invitee bigint, p_code text, p_now timestamptz, p_deadline timestamptz
+    p_invitee bigint, p_code char(6), p_now timestamptz, p_deadline timestamptz
 )
 RETURNS TABLE (outcome text, invite_code text, activated_at timestamptz, inviter_id bigint)
 LANGUAGE plpgsql AS $$
@@ -123,7 +125,7 @@ BEGIN
     IF clock_timestamp() > p_deadline THEN
         RAISE EXCEPTION 'activation past its deadline' USING ERRCODE = 'query_canceled';
     END IF;
-    RETURN QUERY SELECT 'activated', p_code, p_now, v_owner;
+    RETURN QUERY SELECT 'activated', p_code::text, p_now, v_owner;
 END;
 $$
 """
@@ -142,7 +144,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION activate_invite_code(bigint, text, timestamptz, timestamptz)")
+        op.execute(
+            "DROP FUNCTION activate_invite_code(bigint, character, timestamptz, timestamptz)"
+        )
     with op.batch_alter_table("member") as batch:
         batch.drop_index(batch.f("ix_member_root_id"))
         batch.drop_column("root_id")

@@ -32,9 +32,7 @@ from profile_service.config import ProfileSettings
 from profile_service.main import create_app as create_profile_app
 from referral_service.config import ReferralSettings
 from referral_service.main import create_app as create_referral_app
-
-REPO_ROOT = Path(__file__).resolve().parents[4]
-FRONTEND_DIR = Path(os.environ.get("FRONTEND_DIR", REPO_ROOT / "frontend"))
+from standalone.paths import frontend_dir, var_dir
 
 AUTH_PATHS = (
     "/authentication/api_number_input/",
@@ -87,12 +85,8 @@ def embedded_settings(cls: type[S], defaults: Mapping[str, Any]) -> S:
     )
 
 
-def var_dir() -> Path:
-    return Path(os.environ.get("VAR_DIR", REPO_ROOT / "var")).resolve()
-
-
 def create_app() -> FastAPI:
-    var = var_dir()
+    var, frontend = var_dir(), frontend_dir()
     var.mkdir(parents=True, exist_ok=True)
     shared = {
         "redis_url": "memory://standalone",
@@ -144,9 +138,9 @@ def create_app() -> FastAPI:
         [Route(path, endpoint=auth) for path in AUTH_PATHS]
         + [Route(path, endpoint=referral) for path in REFERRAL_PATHS]
         + [Route(path, endpoint=profile) for path in PROFILE_PATHS]
-        + [Route(path, endpoint=_page(FRONTEND_DIR / file)) for path, file in PAGES.items()]
+        + [Route(path, endpoint=_page(frontend / file)) for path, file in PAGES.items()]
         + [Route(path.rstrip("/"), endpoint=_moved(path)) for path in PAGES if path != "/"]
-        + [Mount("/static", app=_Revalidated(StaticFiles(directory=FRONTEND_DIR / "static")))]
+        + [Mount("/static", app=_Revalidated(StaticFiles(directory=frontend / "static")))]
     )
     app.add_middleware(EdgeMiddleware)
     app.state.services = {"auth": auth, "referral": referral, "profile": profile}

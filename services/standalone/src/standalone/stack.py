@@ -30,13 +30,13 @@ from common.migrations import ensure_postgres_database
 from common.processes import stop_process_group, wait_until_healthy
 from profile_service.config import ProfileSettings
 from referral_service.config import ReferralSettings
-from standalone.app import FRONTEND_DIR, var_dir
 from standalone.nginx import (
     DEFAULT_LOGIN_BURST,
     DEFAULT_LOGIN_RATE,
     nginx_command,
     render_native_config,
 )
+from standalone.paths import frontend_dir, var_dir
 
 LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 # uvicorn workers per service on a 2-core machine, chosen with `make bench` (bench/README.md).
@@ -236,7 +236,7 @@ def run(
         auth=auth.address,
         referral=referral.address,
         profile=profile.address,
-        frontend_root=FRONTEND_DIR,
+        frontend_root=frontend_dir(),
         login_rate=env.get("GATEWAY_LOGIN_RATE", DEFAULT_LOGIN_RATE),
         login_burst=int(env.get("GATEWAY_LOGIN_BURST", DEFAULT_LOGIN_BURST)),
     )

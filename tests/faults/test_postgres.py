@@ -1,0 +1,103 @@
+"""PostgreSQL restarted, killed and stalled under load: clients see 503s in the contract's shape
+for as long as it lasts, then 200s again, and nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.faults.conftest import (
+    Postgres,
+    RedisServer,
+    Stack,
+    Traffic,
+    User,
+    activated_in_database,
+    assert_only_outage_answers,
+)
+
+pytestmark = pytest.mark.e2e
+
+# After the database is back, the first success comes within this.
+RECOVERY_SECONDS = 2.0
+
+
+def recovered_within(traffic: Traffic, back_at: float) -> float:
+    """Seconds from `back_at` until a request started after it succeeded."""
+    after = [a for a in traffic.answers if a.started >= back_at]
+    first = min((a.ended for a in after if a.status == 200), default=float("inf"))
+    return first - back_at
+
+
+@pytest.mark.parametrize("fault", ["restart -m fast", "kill -9 of the postmaster"])
+def test_the_database_going_away_under_load_costs_only_503s_and_loses_nothing(
+    servers: tuple[Postgres, RedisServer], stack: Stack, users: list[User], fault: str
+) -> None:
+    postgres, _ = servers
+    with Traffic(stack.url, users) as traffic:
+        time.sleep(1)
+        if fault == "restart -m fast":
+            postgres.restart("fast")
+        else:
+            postgres.kill()
+            time.sleep(0.5)
+            postgres.start()
+        back_at = time.monotonic()
+        time.sleep(RECOVERY_SECONDS + 1)
+
+    assert_only_outage_answers(traffic.answers)
+    assert recovered_within(traffic, back_at) <= RECOVERY_SECONDS
+    acknowledged = traffic.acknowledged_activations()
+    assert acknowledged, "no activation went through"
+    assert acknowledged <= activated_in_database(postgres)
+
+
+def test_the_first_request_after_a_quiet_restart_succeeds(
+    servers: tuple[Postgres, RedisServer], stack: Stack, users: list[User]
+) -> None:
+    postgres, _ = servers
+    inviter, joiner, reader = users[0], users[1], users[2]
+    with httpx.Client(base_url=stack.url, timeout=10) as client:
+        postgres.restart("fast")
+        # Each service's pool holds connections to the server that is gone.
+        activation = client.post(
+            "/referral_system/api_invite_code_activation/",
+            json={"invite_code": inviter.invite_code},
+            headers=joiner.headers,
+        )
+        sent = client.post("/authentication/api_number_input/", json={"phone": reader.phone})
+        code = client.get("/authentication/api_dev_sms/", params={"phone": reader.phone})
+        login = client.post(
+            "/authentication/api_otp_input/",
+            json={"otp": code.json()["code"], "login_id": sent.json()["login_id"]},
+        )
+    assert activation.status_code == 200, activation.text
+    assert login.status_code == 200, login.text
+
+
+def test_a_stalled_database_is_refused_in_bounded_time_and_commits_nothing_it_refused(
+    servers: tuple[Postgres, RedisServer], stack: Stack, users: list[User]
+) -> None:
+    postgres, _ = servers
+    with Traffic(stack.url, users) as traffic:
+        time.sleep(1)
+        postgres.stall()
+        stalled_at = time.monotonic()
+        time.sleep(7)
+        postgres.resume()
+        time.sleep(3)
+
+    # Nobody waited much longer than the gateway's 5 s for a service.
+    assert max(a.ended - a.started for a in traffic.answers) < 7
+    assert_only_outage_answers(traffic.answers)
+    refused = {
+        a.user
+        for a in traffic.answers
+        if a.kind == "activation" and a.status == 503 and a.started >= stalled_at
+    }
+    assert refused, "no activation was tried during the stall"
+    time.sleep(1)  # anything the resumed server still had would be committed by now
+    assert not refused & activated_in_database(postgres)
+    assert traffic.acknowledged_activations() <= activated_in_database(postgres)
