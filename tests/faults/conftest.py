@@ -34,12 +34,19 @@ _PG_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 
 
 def _as_postgres(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: as root, run it as the `postgres` user."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    """PostgreSQL refuses to run as root: as root, run it as the `postgres` user.
+
+    setpriv execs the command in place, so the server stays this process's child: killed, it
+    is reaped here (a container's init may never reap an orphan, and a zombie postmaster's pid
+    would keep the next one from starting).
+    """
+    if os.geteuid() != 0:
+        return command
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *command]
 
 
 class Postgres:
-    """A PostgreSQL cluster of this test's own, on its own port."""
+    """A PostgreSQL cluster of this test's own, on its own port, run as a child process."""
 
     def __init__(self, root: Path) -> None:
         if not _PG_BINARIES:
@@ -49,22 +56,14 @@ class Postgres:
         self.data = root / "data"
         self.log = root / "postgres.log"
         self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
         root.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
         subprocess.run(
             _as_postgres(
-                [
-                    str(self.bin / "initdb"),
-                    "-D",
-                    str(self.data),
-                    "-A",
-                    "trust",
-                    "-U",
-                    "postgres",
-                    "--no-sync",
-                ]
-            ),  # fmt: skip
+                [str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]
+            ),
             check=True,
             capture_output=True,
         )
@@ -72,39 +71,54 @@ class Postgres:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
 
-    def _ctl(self, *args: str) -> None:
-        subprocess.run(
-            _as_postgres(
-                [
-                    str(self.bin / "pg_ctl"),
-                    "-D",
-                    str(self.data),
-                    "-l",
-                    str(self.log),
-                    "-w",
-                    "-t",
-                    "60",
-                    *args,
-                ]
-            ),  # fmt: skip
-            check=True,
-            capture_output=True,
-        )
-
     def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
-        self._ctl("-o", options, "start")
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                _as_postgres(
+                    [
+                        str(self.bin / "postgres"),
+                        "-D",
+                        str(self.data),
+                        "-p",
+                        str(self.port),
+                        "-c",
+                        "listen_addresses=127.0.0.1",
+                        "-k",
+                        str(self.root),
+                    ]
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while not self.ready():
+            assert self.process.poll() is None, self.log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "PostgreSQL did not start"
+            time.sleep(0.05)
+
+    def ready(self) -> bool:
+        result = subprocess.run(
+            [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+            check=False,
+        )
+        return result.returncode == 0
+
+    def _signal_and_wait(self, signum: signal.Signals) -> None:
+        assert self.process is not None
+        self.resume()
+        self.process.send_signal(signum)
+        self.process.wait(timeout=60)
 
     def restart(self, mode: str = "fast") -> None:
-        self._ctl("-m", mode, "restart")
-
-    @property
-    def postmaster(self) -> int:
-        return int((self.data / "postmaster.pid").read_text().splitlines()[0])
+        """`pg_ctl restart -m fast` (SIGINT: in-flight transactions are rolled back)."""
+        self._signal_and_wait(signal.SIGINT if mode == "fast" else signal.SIGTERM)
+        self.start()
 
     def processes(self) -> list[int]:
         """The postmaster and every process it started."""
-        postmaster = self.postmaster
+        assert self.process is not None
+        postmaster = self.process.pid
         children = [
             int(entry.name)
             for entry in Path("/proc").iterdir()
@@ -114,10 +128,12 @@ class Postgres:
 
     def kill(self) -> None:
         """kill -9 of the postmaster; its backends notice and exit on their own."""
-        processes = self.processes()
-        os.kill(processes[0], signal.SIGKILL)
+        assert self.process is not None
+        backends = self.processes()[1:]
+        self.process.kill()
+        self.process.wait(timeout=10)
         deadline = time.monotonic() + 30
-        while any(_alive(pid) for pid in processes) and time.monotonic() < deadline:
+        while any(_alive(pid) for pid in backends) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def stall(self) -> None:
@@ -125,15 +141,14 @@ class Postgres:
             os.kill(pid, signal.SIGSTOP)
 
     def resume(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
         for pid in self.processes():
             os.kill(pid, signal.SIGCONT)
 
     def stop(self) -> None:
-        try:
-            self.resume()
-            self._ctl("-m", "immediate", "stop")
-        except (subprocess.CalledProcessError, FileNotFoundError, ProcessLookupError):
-            pass
+        if self.process is not None and self.process.poll() is None:
+            self._signal_and_wait(signal.SIGQUIT)
 
     def scalar(self, database: str, query: str) -> Any:
         engine = create_engine(self.url(database))
@@ -190,9 +205,12 @@ class RedisServer:
                 "always",
                 "--save",
                 "",
+                # DEBUG SLEEP stalls it on purpose.
+                "--enable-debug-command",
+                "local",
                 "--logfile",
                 str(self.root / "redis.log"),
-            ],  # fmt: skip
+            ],
             start_new_session=True,
         )
         deadline = time.monotonic() + 30

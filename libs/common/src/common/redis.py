@@ -13,6 +13,10 @@ from urllib.parse import urlsplit
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.retry import Retry
 
 if TYPE_CHECKING:
     import fakeredis
@@ -38,11 +42,15 @@ def _memory_server(url: str) -> fakeredis.FakeServer:
         return _memory_servers.setdefault(name, fakeredis.FakeServer())
 
 
-def _options() -> dict[str, Any]:
+def _options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
     return {
         "socket_timeout": SOCKET_TIMEOUT_SECONDS,
         "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS,
         "health_check_interval": 30,
+        # After a Redis restart every pooled connection is dead: a command that finds its
+        # connection closed is sent once more on a new one, so the first request after the
+        # restart does not fail. A timeout (a stalled Redis) is not retried: it is a 503.
+        "retry": retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
     }
 
 
@@ -52,7 +60,7 @@ def redis_from_url(url: str) -> Redis:
         import fakeredis
 
         return fakeredis.FakeRedis(server=_memory_server(url), decode_responses=True)
-    return Redis.from_url(url, decode_responses=True, **_options())
+    return Redis.from_url(url, decode_responses=True, **_options(Retry))
 
 
 def async_redis_from_url(url: str, *, decode_responses: bool = True) -> AsyncRedis:
@@ -63,4 +71,4 @@ def async_redis_from_url(url: str, *, decode_responses: bool = True) -> AsyncRed
         return fakeredis.FakeAsyncRedis(
             server=_memory_server(url), decode_responses=decode_responses
         )
-    return AsyncRedis.from_url(url, decode_responses=decode_responses, **_options())
+    return AsyncRedis.from_url(url, decode_responses=decode_responses, **_options(AsyncRetry))
