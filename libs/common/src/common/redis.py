@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.retry import Retry
 
 if TYPE_CHECKING:
