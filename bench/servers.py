@@ -56,6 +56,8 @@ def stack_environment(config: BenchConfig, ports: Ports, var_dir: Path) -> dict[
         "OTP_MAX_PER_IP_PER_HOUR": "1000000000",
         "OTP_MAX_PER_PHONE_PER_HOUR": "1000",
         "OTP_RESEND_COOLDOWN_SECONDS": "0",
+        # The cycle lines are one user refused again and again, on purpose.
+        "ACTIVATION_FAILURES_PER_USER_PER_HOUR": "1000000000",
     }
 
 
