@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, MetaData, event, make_url, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 NAMING_CONVENTION = {
@@ -74,22 +75,36 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         _serialize_sqlite_writes(engine)
         return engine
     # A fixed pool: overflow connections would be opened and closed again under every burst;
-    # requests beyond pool_size wait briefly for one of the pool's instead. Pre-ping: after a
-    # restart of PostgreSQL the pool's connections are dead, and without it the first request
-    # of each would fail with 503 (`make bench` measures what the ping costs).
-    return create_async_engine(
+    # requests beyond pool_size wait briefly for one of the pool's instead.
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_recycle=1800,
-        pool_pre_ping=True,
         connect_args={
             "timeout": CONNECT_TIMEOUT_SECONDS,
             "command_timeout": COMMAND_TIMEOUT_SECONDS,
             "server_settings": _SERVER_SETTINGS,
         },
     )
+    _skip_closed_connections(engine)
+    return engine
+
+
+def _skip_closed_connections(engine: AsyncEngine) -> None:
+    """Hand out no pooled connection that PostgreSQL has closed (a restart, a crash).
+
+    Without this the first request on each such connection fails with 503. asyncpg knows a
+    connection is closed as soon as the server hangs up, so asking it costs no round trip,
+    unlike a pre-ping (measured: 15 % of a profile rebuild in referral). The pool replaces a
+    connection refused here with a new one.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
 
 
 def _serialize_sqlite_writes(engine: AsyncEngine) -> None:

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from httpx_aiohttp import AiohttpTransport
 
 from common.app import create_service_app
 from common.logging import configure_logging
@@ -82,19 +83,23 @@ def create_app(
 def _upstream_http(
     base_url: str, settings: ProfileSettings, transport: httpx.AsyncBaseTransport | None
 ) -> httpx.AsyncClient:
-    """One pooled client for the app's life; every phase bounded by the upstream timeout."""
-    return httpx.AsyncClient(
-        base_url=base_url,
-        transport=transport,
-        timeout=httpx.Timeout(settings.upstream_timeout_seconds),
+    """One pooled client; every phase of a call bounded by the upstream timeout.
+
+    The transport is aiohttp's connection pool under httpx's API (httpx-aiohttp): httpx's own
+    pool costs four times the CPU per call at the profile's concurrency.
+    """
+    limits = httpx.Limits(
+        max_connections=UPSTREAM_CONNECTIONS,
+        max_keepalive_connections=UPSTREAM_CONNECTIONS,
         # Shorter than uvicorn's 5 s keep-alive, so an idle connection is never reused just as
         # the upstream closes it.
-        limits=httpx.Limits(
-            max_connections=UPSTREAM_CONNECTIONS,
-            max_keepalive_connections=UPSTREAM_CONNECTIONS,
-            keepalive_expiry=4,
-        ),
+        keepalive_expiry=4,
+    )
+    return httpx.AsyncClient(
+        base_url=base_url,
         # Service-to-service calls must not go through an HTTP(S)_PROXY meant for the outside.
+        transport=transport or AiohttpTransport(limits=limits, trust_env=False),
+        timeout=httpx.Timeout(settings.upstream_timeout_seconds),
         trust_env=False,
     )
 

@@ -14,7 +14,19 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, func, literal, select, true, tuple_, update
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    DateTime,
+    Select,
+    Table,
+    bindparam,
+    func,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -69,12 +81,16 @@ def _is_postgresql(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+# The hot statements are built once, with parameters: building a statement costs more than
+# running it through SQLAlchemy's compiled cache.
+_MEMBER = select(
+    MEMBER.c.user_id, MEMBER.c.phone, MEMBER.c.invite_code, MEMBER.c.invited_count
+).where(MEMBER.c.user_id == bindparam("user_id"))
+
+
 async def get_member(engine: AsyncEngine, user_id: int) -> MemberRecord | None:
-    statement = select(
-        MEMBER.c.user_id, MEMBER.c.phone, MEMBER.c.invite_code, MEMBER.c.invited_count
-    ).where(MEMBER.c.user_id == user_id)
     async with _autocommit(engine) as connection:
-        row = (await connection.execute(statement)).one_or_none()
+        row = (await connection.execute(_MEMBER, {"user_id": user_id})).one_or_none()
     return MemberRecord(*row) if row else None
 
 
@@ -99,6 +115,18 @@ async def insert_member(
     )
     async with _autocommit(engine) as connection:
         await connection.execute(statement)
+
+
+_ACTIVATE = select(
+    func.activate_invite_code(
+        bindparam("invitee", type_=BigInteger),
+        bindparam("code", type_=CHAR(6)),
+        bindparam("now", type_=DateTime(timezone=True)),
+        bindparam("deadline", type_=DateTime(timezone=True)),
+    )
+    .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
+    .render_derived()
+)
 
 
 async def activate(
@@ -131,14 +159,14 @@ async def activate(
     try:
         if _is_postgresql(engine):
             deadline = datetime.now(UTC) + timedelta(seconds=STATEMENT_TIMEOUT_SECONDS)
-            arguments = (literal(invitee_id), literal(invite_code), literal(now), literal(deadline))
-            call = select(
-                func.activate_invite_code(*arguments)
-                .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
-                .render_derived()
-            )
+            arguments = {
+                "invitee": invitee_id,
+                "code": invite_code,
+                "now": now,
+                "deadline": deadline,
+            }
             async with _autocommit(engine) as connection:
-                row = (await connection.execute(call)).one()
+                row = (await connection.execute(_ACTIVATE, arguments)).one()
             return ActivationResult(Outcome(row[0]), row[1], row[2], row[3])
         async with transaction(engine) as connection:
             return await _activate_step_by_step(
@@ -213,39 +241,49 @@ async def _previous_activation(engine: AsyncEngine, invitee_id: int) -> Activati
         return await _previous(connection, invitee_id, None)
 
 
-def _invitee_page(inviter_id: int, limit: int, before: tuple[datetime, int] | None):  # type: ignore[no-untyped-def]
+def _invitee_page(*, after_cursor: bool) -> Select[Any]:
+    """Newest first; with `after_cursor`, strictly after (:before_at, :before_id)."""
     invitee = MEMBER.alias("invitee")
     statement = (
         select(ACTIVATION.c.invitee_id, invitee.c.phone, ACTIVATION.c.activated_at)
         .join(invitee, invitee.c.user_id == ACTIVATION.c.invitee_id)
-        .where(ACTIVATION.c.inviter_id == inviter_id)
+        .where(ACTIVATION.c.inviter_id == bindparam("inviter_id"))
         .order_by(ACTIVATION.c.activated_at.desc(), ACTIVATION.c.invitee_id.desc())
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    if before is not None:
+    if after_cursor:
         statement = statement.where(
-            tuple_(ACTIVATION.c.activated_at, ACTIVATION.c.invitee_id) < before
+            tuple_(ACTIVATION.c.activated_at, ACTIVATION.c.invitee_id)
+            < tuple_(
+                # The column's own types: SQLite compares the timestamp as the text it stores.
+                bindparam("before_at", type_=ACTIVATION.c.activated_at.type),
+                bindparam("before_id", type_=ACTIVATION.c.invitee_id.type),
+            )
         )
     return statement
+
+
+_FIRST_PAGE = _invitee_page(after_cursor=False)
+_NEXT_PAGE = _invitee_page(after_cursor=True)
 
 
 async def invitees(
     engine: AsyncEngine, *, inviter_id: int, limit: int, before: tuple[datetime, int] | None
 ) -> Sequence[Any]:
     """Newest first, strictly after the keyset position `before` when given."""
+    arguments: dict[str, Any] = {"inviter_id": inviter_id, "limit": limit}
+    if before is not None:
+        arguments |= {"before_at": before[0], "before_id": before[1]}
+    statement = _FIRST_PAGE if before is None else _NEXT_PAGE
     async with _autocommit(engine) as connection:
-        return (await connection.execute(_invitee_page(inviter_id, limit, before))).all()
+        rows: Sequence[Any] = (await connection.execute(statement, arguments)).all()
+    return rows
 
 
-async def profile_rows(engine: AsyncEngine, *, user_id: int, limit: int) -> Sequence[Any]:
-    """The member's profile in one statement: a row per invitee on the first page, or one row.
-
-    Each row: invite code, invited count, the code the member activated, then the invitee's
-    id, phone and activation time (all None for a member nobody has joined). No row: no member.
-    """
-    page = _invitee_page(user_id, limit, None).subquery("page")
+def _profile() -> Select[Any]:
+    page = _FIRST_PAGE.subquery("page")
     own = ACTIVATION.alias("own")
-    statement = (
+    return (
         select(
             MEMBER.c.invite_code,
             MEMBER.c.invited_count,
@@ -257,8 +295,22 @@ async def profile_rows(engine: AsyncEngine, *, user_id: int, limit: int) -> Sequ
         .select_from(MEMBER)
         .outerjoin(own, own.c.invitee_id == MEMBER.c.user_id)
         .outerjoin(page, true())
-        .where(MEMBER.c.user_id == user_id)
+        .where(MEMBER.c.user_id == bindparam("inviter_id"))
         .order_by(page.c.activated_at.desc(), page.c.invitee_id.desc())
     )
+
+
+_PROFILE = _profile()
+
+
+async def profile_rows(engine: AsyncEngine, *, user_id: int, limit: int) -> Sequence[Any]:
+    """The member's profile in one statement: a row per invitee on the first page, or one row.
+
+    Each row: invite code, invited count, the code the member activated, then the invitee's
+    id, phone and activation time (all None for a member nobody has joined). No row: no member.
+    """
     async with _autocommit(engine) as connection:
-        return (await connection.execute(statement)).all()
+        rows: Sequence[Any] = (
+            await connection.execute(_PROFILE, {"inviter_id": user_id, "limit": limit})
+        ).all()
+    return rows
