@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import redis.exceptions
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
@@ -95,9 +96,10 @@ STORE_OUTAGES: tuple[type[Exception], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
-    # asyncpg's connect() and its socket reads.
+    # asyncpg's connect() and its socket reads; a statement on a connection found closed.
     ConnectionError,
     TimeoutError,
+    asyncpg.InterfaceError,
 )
 # SQLSTATE classes of a database that cannot serve right now: connection exceptions (08),
 # insufficient resources (53), operator intervention (57: shutting down, starting up, a query
@@ -108,6 +110,9 @@ _OUTAGE_SQLSTATES = ("08", "53", "57", "3D")
 def is_store_outage(exc: BaseException) -> bool:
     if isinstance(exc, STORE_OUTAGES):
         return True
+    if isinstance(exc, asyncpg.PostgresError):
+        # A hot path's statement, run on asyncpg itself (common.db.Query).
+        return str(exc.sqlstate or "").startswith(_OUTAGE_SQLSTATES)
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
         if exc.connection_invalidated:
             return True
@@ -196,4 +201,5 @@ def install_error_handlers(app: FastAPI) -> None:
     for outage in STORE_OUTAGES:
         app.add_exception_handler(outage, _store_outage)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
+    app.add_exception_handler(asyncpg.PostgresError, _database_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
+import asyncpg
 from sqlalchemy import (
     CHAR,
     BigInteger,
@@ -31,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.db import STATEMENT_TIMEOUT_SECONDS, transaction
+from common.db import STATEMENT_TIMEOUT_SECONDS, Query, transaction
 from referral_service.models import Activation, Member
 
 MEMBER = cast(Table, Member.__table__)
@@ -83,14 +84,15 @@ def _is_postgresql(engine: AsyncEngine) -> bool:
 
 # The hot statements are built once, with parameters: building a statement costs more than
 # running it through SQLAlchemy's compiled cache.
-_MEMBER = select(
-    MEMBER.c.user_id, MEMBER.c.phone, MEMBER.c.invite_code, MEMBER.c.invited_count
-).where(MEMBER.c.user_id == bindparam("user_id"))
+_MEMBER = Query(
+    select(MEMBER.c.user_id, MEMBER.c.phone, MEMBER.c.invite_code, MEMBER.c.invited_count).where(
+        MEMBER.c.user_id == bindparam("user_id")
+    )
+)
 
 
 async def get_member(engine: AsyncEngine, user_id: int) -> MemberRecord | None:
-    async with _autocommit(engine) as connection:
-        row = (await connection.execute(_MEMBER, {"user_id": user_id})).one_or_none()
+    row = await _MEMBER.first(engine, user_id=user_id)
     return MemberRecord(*row) if row else None
 
 
@@ -117,15 +119,17 @@ async def insert_member(
         await connection.execute(statement)
 
 
-_ACTIVATE = select(
-    func.activate_invite_code(
-        bindparam("invitee", type_=BigInteger),
-        bindparam("code", type_=CHAR(6)),
-        bindparam("now", type_=DateTime(timezone=True)),
-        bindparam("deadline", type_=DateTime(timezone=True)),
+_ACTIVATE = Query(
+    select(
+        func.activate_invite_code(
+            bindparam("invitee", type_=BigInteger),
+            bindparam("code", type_=CHAR(6)),
+            bindparam("now", type_=DateTime(timezone=True)),
+            bindparam("deadline", type_=DateTime(timezone=True)),
+        )
+        .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
+        .render_derived()
     )
-    .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
-    .render_derived()
 )
 
 
@@ -159,20 +163,16 @@ async def activate(
     try:
         if _is_postgresql(engine):
             deadline = datetime.now(UTC) + timedelta(seconds=STATEMENT_TIMEOUT_SECONDS)
-            arguments = {
-                "invitee": invitee_id,
-                "code": invite_code,
-                "now": now,
-                "deadline": deadline,
-            }
-            async with _autocommit(engine) as connection:
-                row = (await connection.execute(_ACTIVATE, arguments)).one()
+            row = await _ACTIVATE.first(
+                engine, invitee=invitee_id, code=invite_code, now=now, deadline=deadline
+            )
+            assert row is not None  # the function returns exactly one row
             return ActivationResult(Outcome(row[0]), row[1], row[2], row[3])
         async with transaction(engine) as connection:
             return await _activate_step_by_step(
                 connection, invitee_id=invitee_id, invite_code=invite_code, now=now
             )
-    except IntegrityError:
+    except (IntegrityError, asyncpg.IntegrityConstraintViolationError):
         # The primary key on activation.invitee_id is the last line of defence: should the
         # locks ever let a second activation of one user through, it is refused here.
         previous = await _previous_activation(engine, invitee_id)
@@ -264,20 +264,19 @@ def _invitee_page(*, after_cursor: bool) -> Select[Any]:
 
 
 _FIRST_PAGE = _invitee_page(after_cursor=False)
-_NEXT_PAGE = _invitee_page(after_cursor=True)
+_FIRST_PAGE_QUERY = Query(_FIRST_PAGE)
+_NEXT_PAGE_QUERY = Query(_invitee_page(after_cursor=True))
 
 
 async def invitees(
     engine: AsyncEngine, *, inviter_id: int, limit: int, before: tuple[datetime, int] | None
 ) -> Sequence[Any]:
     """Newest first, strictly after the keyset position `before` when given."""
-    arguments: dict[str, Any] = {"inviter_id": inviter_id, "limit": limit}
-    if before is not None:
-        arguments |= {"before_at": before[0], "before_id": before[1]}
-    statement = _FIRST_PAGE if before is None else _NEXT_PAGE
-    async with _autocommit(engine) as connection:
-        rows: Sequence[Any] = (await connection.execute(statement, arguments)).all()
-    return rows
+    if before is None:
+        return await _FIRST_PAGE_QUERY.all(engine, inviter_id=inviter_id, limit=limit)
+    return await _NEXT_PAGE_QUERY.all(
+        engine, inviter_id=inviter_id, limit=limit, before_at=before[0], before_id=before[1]
+    )
 
 
 def _profile() -> Select[Any]:
@@ -300,17 +299,13 @@ def _profile() -> Select[Any]:
     )
 
 
-_PROFILE = _profile()
+_PROFILE = Query(_profile())
 
 
-async def profile_rows(engine: AsyncEngine, *, user_id: int, limit: int) -> Sequence[Any]:
+async def profile_rows(engine: AsyncEngine, *, user_id: int, limit: int) -> Sequence[Sequence[Any]]:
     """The member's profile in one statement: a row per invitee on the first page, or one row.
 
     Each row: invite code, invited count, the code the member activated, then the invitee's
     id, phone and activation time (all None for a member nobody has joined). No row: no member.
     """
-    async with _autocommit(engine) as connection:
-        rows: Sequence[Any] = (
-            await connection.execute(_PROFILE, {"inviter_id": user_id, "limit": limit})
-        ).all()
-    return rows
+    return await _PROFILE.all(engine, inviter_id=user_id, limit=limit)
