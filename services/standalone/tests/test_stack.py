@@ -139,15 +139,27 @@ def answers(port: int, path: str = "/healthz") -> bool:
         return False
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_a_child_that_dies_is_started_again_while_the_rest_keep_serving(stack: Stack) -> None:
-    os.kill(pid_listening_on(stack.ports["REFERRAL"]), signal.SIGKILL)
+    killed = pid_listening_on(stack.ports["REFERRAL"])
+    os.kill(killed, signal.SIGKILL)
 
     # The gateway and the other services never stop answering.
     assert answers(stack.ports["GATEWAY"], "/number_input/")
     assert answers(stack.ports["AUTH"]) and answers(stack.ports["PROFILE"])
+    # Its workers went with it (they would hold the port), and a new service took over.
+    wait_for(lambda: not group_alive(killed), timeout=5)
     back_in = wait_for(lambda: answers(stack.ports["REFERRAL"]), timeout=10)
 
     assert back_in < 10
+    assert pid_listening_on(stack.ports["REFERRAL"]) != killed
     assert stack.process.poll() is None
     stack.process.send_signal(signal.SIGTERM)
     output = stack.stopped()
@@ -155,10 +167,30 @@ def test_a_child_that_dies_is_started_again_while_the_rest_keep_serving(stack: S
     assert "starting referral again" in output
 
 
+def serving_again(port: int, killed: set[int]) -> int:
+    """The pid of a service on `port` started after those `killed`, once it answers."""
+    found: list[int] = []
+
+    def started() -> bool:
+        try:
+            pid = pid_listening_on(port)
+        except LookupError:
+            return False
+        if pid in killed or not answers(port):
+            return False
+        found.append(pid)
+        return True
+
+    wait_for(started, timeout=30)
+    return found[-1]
+
+
 def test_a_child_that_keeps_failing_stops_the_stack(stack: Stack) -> None:
+    killed: set[int] = set()
     for _ in range(RESTARTS_ALLOWED + 1):
-        wait_for(lambda: answers(stack.ports["PROFILE"]), timeout=30)
-        os.kill(pid_listening_on(stack.ports["PROFILE"]), signal.SIGKILL)
+        pid = serving_again(stack.ports["PROFILE"], killed)
+        os.kill(pid, signal.SIGKILL)
+        killed.add(pid)
     output = stack.stopped()
 
     assert stack.process.returncode == 1, output

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -40,7 +40,7 @@ from standalone.paths import frontend_dir, var_dir
 
 LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 # uvicorn workers per service on a 2-core machine, chosen with `make bench` (bench/README.md).
-DEFAULT_WORKERS = {"auth": 1, "referral": 1, "profile": 1}
+DEFAULT_WORKERS = {"auth": 2, "referral": 2, "profile": 2}
 # A request the gateway accepted is finished within this when the stack stops (the gateway's
 # own upstream timeouts are shorter).
 DRAIN_SECONDS = 15
@@ -148,6 +148,8 @@ def uvicorn_command(service: Service) -> list[str]:
         "--workers",
         str(service.workers),
         "--no-access-log",
+        # Which peer's X-Forwarded-For to believe is the services' TRUSTED_PROXIES, not uvicorn's.
+        "--no-proxy-headers",
         # Requests in flight when the service is told to stop are given this long to finish.
         "--timeout-graceful-shutdown",
         str(DRAIN_SECONDS),
@@ -186,6 +188,14 @@ class Child:
         delay: float = min(LAST_RESTART_DELAY, FIRST_RESTART_DELAY * 2.0 ** (len(self.exits) - 1))
         self.restart_at = now + delay
         return delay
+
+    def kill_leftovers(self) -> None:
+        """Kill what the dead process left in its group: uvicorn's workers outlive their parent
+        and would keep the port, so the restarted service could not bind it."""
+        if self.process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def stop(self, *, grace: float) -> None:
         if self.process is not None:
@@ -280,6 +290,7 @@ def _supervise(children: list[Child], stop: threading.Event, clock: Callable[[],
             status = child.exited()
             if status is None:
                 continue
+            child.kill_leftovers()
             delay = child.schedule_restart(now)
             if delay is None:
                 log(
