@@ -18,7 +18,16 @@ def main() -> None:
         json=os.environ.get("LOG_JSON", "false").lower() == "true",
     )
     print(f"Referral platform (single process) on http://{host}:{port}/  - Ctrl-C stops it")
-    uvicorn.run("standalone.app:create_app", factory=True, host=host, port=port, log_config=None)
+    # The process is its own edge: no peer's X-Forwarded-For is believed (uvicorn would take
+    # one from 127.0.0.1, letting any local forwarder pick the client address the caps count).
+    uvicorn.run(
+        "standalone.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=False,
+    )
 
 
 if __name__ == "__main__":

@@ -52,4 +52,5 @@ def uvicorn_command(app_factory: str, *, port: int) -> list[str]:
         "--port",
         str(port),
         "--no-access-log",
+        "--no-proxy-headers",
     ]
