@@ -30,6 +30,8 @@ from common.testing.plugin import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "logs" / "faults"
+# What the tests measured; the README's operations section quotes these.
+FIGURES = REPO_ROOT / "artifacts" / "faults.md"
 _PG_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 
 
@@ -254,6 +256,39 @@ class Stack:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+class Figures:
+    """What clients saw during each fault, as the tests measured it."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str]] = []
+
+    def record(self, fault: str, seen: str) -> None:
+        self.rows.append((fault, seen))
+
+    def markdown(self) -> str:
+        lines = ["| fault | what clients saw (measured) |", "|---|---|"]
+        lines += [f"| {fault} | {seen} |" for fault, seen in self.rows]
+        return "\n".join(lines) + "\n"
+
+
+_FIGURES = Figures()
+
+
+@pytest.fixture
+def figures() -> Figures:
+    return _FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _FIGURES.rows:
+        return
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text(_FIGURES.markdown())
+    terminalreporter.write_sep("-", f"fault figures (also in {FIGURES.relative_to(REPO_ROOT)})")
+    for fault, seen in _FIGURES.rows:
+        terminalreporter.write_line(f"{fault}: {seen}")
 
 
 @pytest.fixture
