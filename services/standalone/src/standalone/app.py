@@ -2,7 +2,7 @@
 
 Public paths go to the app that owns them, exactly as the gateway maps them; internal paths
 (`/internal/...`, `/metrics`, `/healthz`, ...) are not routed, as through the gateway. The
-profile service reaches auth and referral through `httpx.ASGITransport`, and referral trusts
+profile service reaches referral through `httpx.ASGITransport`, and referral and profile trust
 auth's public keys directly, so no socket is opened between the parts.
 """
 
