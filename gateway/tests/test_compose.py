@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +54,9 @@ LOCAL_MODE = {"DEV_SMS_INBOX", "COOKIE_SECURE", "JWT_GENERATE_KEY_IF_MISSING", "
 
 Parse = Callable[[Path], list[Any]]
 
+# The one Dockerfile of the Python services; the SERVICE build argument picks the service.
+SERVICE_DOCKERFILE = "services/Dockerfile"
+
 
 def interpolate(value: object) -> str:
     """A compose value as it resolves with none of the variables set."""
@@ -70,11 +75,6 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
     return {name: interpolate(value) for name, value in service.get("environment", {}).items()}
-
-
-def final_stage(instructions: list[Any]) -> list[Any]:
-    starts = [i for i, instruction in enumerate(instructions) if instruction.keyword == "FROM"]
-    return instructions[starts[-1] :]
 
 
 def instruction(instructions: list[Any], keyword: str) -> str:
@@ -100,9 +100,124 @@ def dockerfile_env(instructions: list[Any]) -> dict[str, str]:
     return env
 
 
-def service_port(repo_root: Path, parse: Parse, name: str) -> int:
-    command = exec_form(instruction(parse(repo_root / f"services/{name}/Dockerfile"), "CMD"))
-    return int(command[command.index("--port") + 1])
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+# What Docker substitutes variables in (RUN: its shell does, with the ARGs in its environment).
+# Never CMD, ENTRYPOINT or HEALTHCHECK: what their exec form says is what runs.
+_EXPANDED = {"ADD", "ARG", "COPY", "ENV", "EXPOSE", "LABEL", "RUN", "USER", "VOLUME", "WORKDIR"}
+
+
+def expand(text: str, variables: Mapping[str, str]) -> str:
+    """`$NAME` and `${NAME}` substituted; a name not set stays as written (`$PATH` in an ENV,
+    which is the base image's)."""
+    return _VARIABLE.sub(lambda m: variables.get(m[1] or m[2], m[0]), text)
+
+
+@dataclass(frozen=True)
+class Image:
+    """What `docker build --build-arg ...` makes of a Dockerfile, read without Docker."""
+
+    built: list[Any]  # every instruction of every stage the build runs, variables substituted
+    own: list[Any]  # the image's own: its last stage's and those of the stages it is FROM
+    env: dict[str, str]  # the ENV the Dockerfile gives the image
+
+
+def stage_of(from_arguments: str) -> tuple[str, str]:
+    """`FROM image [AS name]`: the image (or stage) and the name, in lower case as Docker has it."""
+    base, *name = re.split(r"\s+as\s+", from_arguments.strip(), flags=re.IGNORECASE)
+    return base, (name[0].lower() if name else "")
+
+
+def build_image(instructions: list[Any], args: Mapping[str, str]) -> Image:
+    global_args: dict[str, str] = {}
+    stages: list[tuple[Any, str, list[Any]]] = []  # FROM, its name (lower case), the rest
+    for item in instructions:
+        if item.keyword == "FROM":
+            base, name = stage_of(item.arguments)
+            stages.append((replace(item, arguments=expand(base, global_args)), name, []))
+        elif stages:
+            stages[-1][2].append(item)
+        else:
+            assert item.keyword == "ARG", f"{item.keyword} before the first FROM"
+            key, _, default = item.arguments.partition("=")
+            global_args[key] = args.get(key, default)
+    by_name = {name: index for index, (_, name, _) in enumerate(stages) if name}
+
+    def run(index: int) -> tuple[list[Any], dict[str, str], list[Any]]:
+        """A stage built: its image's instructions, its ENV, those of the stages it copies from."""
+        head, _, body = stages[index]
+        if head.arguments.lower() in by_name:
+            inherited, inherited_env, copied = run(by_name[head.arguments.lower()])
+            own, env, copied = list(inherited), dict(inherited_env), list(copied)
+        else:
+            own, env, copied = [head], {}, []
+        variables: dict[str, str] = {}
+        for item in body:
+            arguments = item.arguments
+            if item.keyword in _EXPANDED:
+                arguments = expand(arguments, {**variables, **env})
+            if item.keyword == "ARG":
+                key, has_default, default = arguments.partition("=")
+                variables[key] = args.get(key, default if has_default else global_args.get(key, ""))
+            elif item.keyword == "ENV":
+                for pair in shlex.split(arguments):
+                    name, _, value = pair.partition("=")
+                    env[name] = value
+            elif item.keyword == "COPY" and arguments.startswith("--from="):
+                source = arguments.split()[0].removeprefix("--from=").lower()
+                source_own, _, source_copied = run(by_name[source])
+                copied += source_copied + source_own
+            own.append(replace(item, arguments=arguments))
+        return own, env, copied
+
+    own, env, copied = run(len(stages) - 1)
+    return Image(built=copied + own, own=own, env=env)
+
+
+@pytest.fixture(scope="module")
+def images(
+    services: dict[str, dict[str, Any]], repo_root: Path, dockerfile: Parse
+) -> dict[str, Image]:
+    """The image of every service compose builds, built with the build arguments compose passes."""
+    built: dict[str, Image] = {}
+    for name, service in services.items():
+        if "build" in service:
+            args = service["build"].get("args", {})
+            assert isinstance(args, dict), name
+            path = repo_root / service["build"]["dockerfile"]
+            built[name] = build_image(dockerfile(path), {k: str(v) for k, v in args.items()})
+    return built
+
+
+def command(image: Image) -> list[str]:
+    """The process the image's CMD starts: an `sh -c` script is read with the image's ENV."""
+    argv = exec_form(instruction(image.own, "CMD"))
+    if argv[:2] != ["sh", "-c"]:
+        return argv
+    assert len(argv) == 3, argv
+    script = expand(argv[2], image.env)
+    assert "$" not in script, f"the image sets no {script}"
+    words = shlex.split(script)
+    assert words[0] == "exec", "without exec, sh stays PID 1 and the app never gets the signals"
+    return words[1:]
+
+
+def service_port(image: Image) -> int:
+    argv = command(image)
+    return int(argv[argv.index("--port") + 1])
+
+
+def health_url(image: Image, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The URL the image's HEALTHCHECK opens: its Python run here, with the image's ENV."""
+    check = exec_form(instruction(image.own, "HEALTHCHECK").split(" CMD ", 1)[1])
+    assert check[:2] == ["python", "-c"] and len(check) == 3, check
+    opened: list[str] = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: opened.append(url))
+    for name, value in image.env.items():
+        if "$" not in value:  # not PATH, which extends the base image's
+            monkeypatch.setenv(name, value)
+    exec(check[2], {})  # noqa: S102 - the Dockerfile's own check, urlopen replaced
+    (url,) = opened
+    return url
 
 
 def test_the_services_are_the_six_of_the_architecture(services: dict[str, Any]) -> None:
@@ -137,48 +252,107 @@ def test_dependencies_wait_for_health(services: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name", ["auth", "referral", "profile", "gateway"])
 def test_each_build_uses_the_repo_root_and_an_existing_dockerfile(
-    services: dict[str, Any], repo_root: Path, dockerfile: Parse, name: str
+    services: dict[str, Any], images: dict[str, Image], repo_root: Path, name: str
 ) -> None:
     build = services[name]["build"]
     assert build["context"] == "."
     path = repo_root / build["dockerfile"]
     assert path.is_file()
-    for item in dockerfile(path):
+    for item in images[name].built:
         if item.keyword == "COPY" and not item.arguments.startswith("--from"):
             *sources, _ = shlex.split(item.arguments)
             for source in sources:
+                assert "$" not in source, f"{path}: COPY {source}, a build argument not passed"
                 assert (repo_root / source).exists(), f"{path}: COPY {source}"
+
+
+def test_the_python_services_build_from_one_dockerfile_with_their_service_argument(
+    services: dict[str, Any],
+) -> None:
+    from_it = {name for name, s in services.items() if "build" in s} - {"gateway"}
+    assert from_it == set(PYTHON_SERVICES)
+    for name in PYTHON_SERVICES:
+        assert services[name]["build"] == {
+            "context": ".",
+            "dockerfile": SERVICE_DOCKERFILE,
+            "args": {"SERVICE": name},
+        }, name
+
+
+def test_the_dockerfiles_service_mapping_is_the_three_services_on_the_ports_compose_uses(
+    services: dict[str, Any], images: dict[str, Image], repo_root: Path, dockerfile: Parse
+) -> None:
+    """The stages a SERVICE argument picks are exactly the Python services, each on its port:
+    the one its healthcheck, the gateway and the other services reach it on."""
+    instructions = dockerfile(repo_root / SERVICE_DOCKERFILE)
+    froms = [i.arguments for i in instructions if i.keyword == "FROM"]
+    assert froms[-1] == "${SERVICE}"
+    default = next(i.arguments for i in instructions if i.keyword == "ARG")
+    mapping: dict[str, int] = {}
+    stage = ""
+    for item in instructions:
+        if item.keyword == "FROM":
+            stage = stage_of(item.arguments)[1]
+        elif item.keyword == "ENV" and "SERVICE_PORT=" in item.arguments:
+            mapping[stage] = int(dockerfile_env([item])["SERVICE_PORT"])
+    assert set(mapping) == set(PYTHON_SERVICES) == {"auth", "referral", "profile"}
+    assert default.partition("=")[2] in mapping, "the default SERVICE must be one of them"
+
+    gateway = environment(services["gateway"])
+    for name, port in mapping.items():
+        assert service_port(images[name]) == port, name
+        assert f"127.0.0.1:{port}/healthz" in " ".join(services[name]["healthcheck"]["test"])
+        assert gateway[f"{name.upper()}_UPSTREAM"] == f"{name}:{port}"
+    assert len(set(mapping.values())) == len(mapping), "two services on one port"
 
 
 @pytest.mark.parametrize("name", sorted(PYTHON_SERVICES))
 def test_a_service_image_runs_its_own_app_factory_as_a_non_root_user(
-    services: dict[str, Any], repo_root: Path, dockerfile: Parse, name: str
+    services: dict[str, Any],
+    images: dict[str, Image],
+    repo_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
 ) -> None:
     package = PYTHON_SERVICES[name][0]
-    instructions = dockerfile(repo_root / f"services/{name}/Dockerfile")
-    runtime = final_stage(instructions)
+    image = images[name]
 
-    images = [i.arguments.split()[0] for i in instructions if i.keyword == "FROM"]
-    assert images and all(image.startswith("python:3.11-") for image in images)
-    assert instruction(runtime, "USER").split(":")[0] not in {"root", "0"}
-    builds = [i.arguments for i in instructions if i.keyword == "RUN" and "uv sync" in i.arguments]
-    assert builds and all(
-        "--frozen" in run and "--no-dev" in run and f"--package {name}-service" in run
-        for run in builds
+    bases = [i.arguments for i in image.built if i.keyword == "FROM"]
+    assert bases and all(base.startswith("python:3.11-") for base in bases)
+    assert instruction(image.own, "USER").split(":")[0] not in {"root", "0"}
+    syncs = [
+        shlex.split(i.arguments)
+        for i in image.built
+        if i.keyword == "RUN" and "uv sync" in i.arguments
+    ]
+    assert syncs and all(
+        {"--frozen", "--no-dev"} <= set(run)
+        and run[run.index("--package") + 1] == f"{name}-service"
+        for run in syncs
     )
+    # Its whole folder: the sources, and the Alembic migrations where it has them.
+    copies = {tuple(shlex.split(i.arguments)) for i in image.built if i.keyword == "COPY"}
+    assert (f"services/{name}", f"services/{name}") in copies
 
-    command = exec_form(instruction(runtime, "CMD"))
-    assert command[:3] == ["uvicorn", f"{package}.main:create_app", "--factory"]
+    port = service_port(image)
+    assert command(image) == [
+        "uvicorn",
+        f"{package}.main:create_app",
+        "--factory",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--no-proxy-headers",
+    ]
     main = repo_root / f"services/{name}/src/{package}/main.py"
     assert re.search(r"^def create_app\(", main.read_text(), re.MULTILINE), main
-    port = service_port(repo_root, dockerfile, name)
-    assert command[command.index("--host") + 1] == "0.0.0.0"
-    assert instruction(runtime, "EXPOSE") == str(port)
+    assert instruction(image.own, "EXPOSE") == str(port)
 
-    health_url = f"http://127.0.0.1:{port}/healthz"
-    image_check = instruction(runtime, "HEALTHCHECK").split(" CMD ", 1)[1]
-    assert health_url in " ".join(exec_form(image_check))
-    assert health_url in " ".join(services[name]["healthcheck"]["test"])
+    url = f"http://127.0.0.1:{port}/healthz"
+    assert health_url(image, monkeypatch) == url
+    assert url in " ".join(services[name]["healthcheck"]["test"])
 
 
 def test_the_gateway_image_serves_the_template_and_the_frontend(
@@ -216,7 +390,7 @@ def test_the_envsubst_filter_admits_exactly_the_template_placeholders(
 
 
 def test_the_gateway_gets_every_template_variable(
-    services: dict[str, Any], repo_root: Path, dockerfile: Parse
+    services: dict[str, Any], images: dict[str, Image], repo_root: Path, dockerfile: Parse
 ) -> None:
     image_env = dockerfile_env(dockerfile(repo_root / "gateway/Dockerfile"))
     env = {**image_env, **environment(services["gateway"])}
@@ -226,7 +400,7 @@ def test_the_gateway_gets_every_template_variable(
         ("referral", "REFERRAL_UPSTREAM"),
         ("profile", "PROFILE_UPSTREAM"),
     ]:
-        assert env[upstream] == f"{name}:{service_port(repo_root, dockerfile, name)}"
+        assert env[upstream] == f"{name}:{service_port(images[name])}"
         assert image_env[upstream] == env[upstream]
     assert env["GATEWAY_LISTEN"] == "8080"
 
@@ -293,23 +467,19 @@ def test_auth_runs_in_the_contracts_local_mode(services: dict[str, Any]) -> None
 
 
 def test_the_signing_key_lives_on_a_named_volume_the_app_may_write(
-    compose: dict[str, Any], repo_root: Path, dockerfile: Parse
+    compose: dict[str, Any], images: dict[str, Image]
 ) -> None:
     auth = compose["services"]["auth"]
     key_dir = str(Path(environment(auth)["JWT_PRIVATE_KEY_FILE"]).parent)
     mounts = {target: source for source, target, *_ in (v.split(":") for v in auth["volumes"])}
     assert mounts[key_dir] in compose["volumes"]
     # An empty named volume takes the image directory's owner: the app user's, made here.
-    runs = [
-        i.arguments
-        for i in dockerfile(repo_root / "services/auth/Dockerfile")
-        if i.keyword == "RUN"
-    ]
+    runs = [i.arguments for i in images["auth"].own if i.keyword == "RUN"]
     assert any(f"chown app:app {key_dir}" in run for run in runs)
 
 
 def test_service_urls_point_at_compose_services_and_their_ports(
-    services: dict[str, Any], repo_root: Path, dockerfile: Parse
+    services: dict[str, Any], images: dict[str, Image]
 ) -> None:
     for name in PYTHON_SERVICES:
         for variable, value in environment(services[name]).items():
@@ -317,7 +487,7 @@ def test_service_urls_point_at_compose_services_and_their_ports(
                 continue
             url = urlsplit(value)
             assert url.hostname in PYTHON_SERVICES, f"{name}.{variable}"
-            assert url.port == service_port(repo_root, dockerfile, url.hostname), variable
+            assert url.port == service_port(images[url.hostname]), variable
     assert environment(services["referral"])["JWKS_URL"].endswith(
         "/authentication/.well-known/jwks.json"
     )
