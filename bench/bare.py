@@ -21,7 +21,7 @@ import psycopg2
 from redis import Redis
 from starlette.types import Receive, Scope, Send
 
-from auth_service.keys import private_key_from_pem, public_jwk
+from auth_service.jwt_keys import private_key_from_pem, public_jwk
 from bench.db import dsn
 from common.errors import NotAuthenticated
 from common.redis import redis_from_url

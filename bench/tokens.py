@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from auth_service.keys import generate_key_file, public_jwk
+from auth_service.jwt_keys import generate_key_file, public_jwk
 from auth_service.tokens import AccessTokens
 from bench.seed import phone
 from common.settings import ServiceSettings

@@ -1,10 +1,10 @@
 """State changes: JSON bodies only, and cookie-borne requests from the same site only."""
 
 import pytest
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from common.csrf import check_same_origin, require_json
+from common.csrf import state_change_guard
 from common.errors import install_error_handlers
 
 
@@ -12,10 +12,7 @@ def make_app(allowed: list[str] | None = None) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
 
-    async def same_origin(request: Request) -> None:
-        check_same_origin(request, allowed or [])
-
-    @app.post("/change", dependencies=[Depends(require_json), Depends(same_origin)])
+    @app.post("/change", dependencies=state_change_guard(lambda _: allowed or []))
     async def change() -> dict[str, bool]:
         return {"ok": True}
 

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Integer, bindparam, literal_column, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.db import Query, create_db_engine, driver_connection
+from common.db.engine import create_db_engine
+from common.db.query import Query, driver_connection
 from common.errors import install_error_handlers, is_store_outage
 
 pytestmark = pytest.mark.anyio

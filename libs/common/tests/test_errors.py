@@ -2,7 +2,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from common.errors import VALIDATION_CODE, AppError, install_error_handlers
+from common.errors import VALIDATION_CODE, AppError, install_error_handlers, openapi_errors
 
 
 class Body(BaseModel):
@@ -17,7 +17,7 @@ def make_app() -> FastAPI:
     def echo(body: Body) -> Body:
         return body
 
-    @app.get("/conflict")
+    @app.get("/conflict", responses=openapi_errors(404, 409, descriptions={409: "`already_there`"}))
     def conflict() -> None:
         raise AppError("Already there.", code="already_there", status_code=409, current="x")
 
@@ -50,3 +50,14 @@ def test_unknown_path_is_a_404_in_the_error_shape() -> None:
     response = TestClient(make_app()).get("/nope")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_documented_errors_have_the_error_shape() -> None:
+    spec = make_app().openapi()
+    responses = spec["paths"]["/conflict"]["get"]["responses"]
+    assert responses["404"]["description"] == "Not Found"
+    assert responses["409"]["description"] == "`already_there`"
+    schema = responses["409"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+    body = spec["components"]["schemas"]["ErrorBody"]
+    assert body["required"] == ["detail", "code"] and body["additionalProperties"] is True

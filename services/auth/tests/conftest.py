@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from auth_service.config import AuthSettings
-from auth_service.keys import private_key_to_pem
+from auth_service.jwt_keys import private_key_to_pem
 from auth_service.main import create_app
 from common.errors import NotAuthenticated
 from common.redis import redis_from_url

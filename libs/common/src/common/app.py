@@ -1,4 +1,4 @@
-"""The pieces every service app is built from: middleware, one error handler, ops, offline docs."""
+"""The pieces every service app is built from: settings, middleware, errors, ops, offline docs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -15,13 +15,30 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from common.errors import install_error_handlers
+from common.logging import configure_logging
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from common.ops import ReadinessCheck, ops_router
+from common.settings import ServiceSettings, load_settings
 
 DOCS_ASSETS = "/docs/assets"
 # Every public body is a small JSON object: the gateway's client_max_body_size, enforced again by
 # each service, which may be reached without the gateway. Larger bodies get 413 unread.
 MAX_BODY_BYTES = 16 * 1024
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def app_settings(settings: S | None, cls: type[S], *, service: str) -> S:
+    """`settings` if given (tests, the single process), else `cls` read from the environment.
+
+    Settings read from the environment belong to the process, which then owns its logging too.
+    """
+    if settings is not None:
+        return settings
+    loaded = load_settings(cls)
+    configure_logging(service=service, level=loaded.log_level, json=loaded.log_json)
+    return loaded
 
 
 # Collections of the youngest generation every this many allocations (Python's default: 700).

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request, params
 
 from common.errors import CsrfRejected, UnsupportedMediaType
 
@@ -40,3 +41,15 @@ async def require_json(request: Request) -> None:
     )
     if has_body and content_type.split(";")[0].strip().lower() != "application/json":
         raise UnsupportedMediaType()
+
+
+def state_change_guard(allowed_origins: Callable[[Request], list[str]]) -> list[params.Depends]:
+    """A state-changing route's dependencies: JSON bodies only, no cookie-borne cross-site call.
+
+    `allowed_origins` gives the app's ALLOWED_ORIGINS for a request.
+    """
+
+    async def same_origin(request: Request) -> None:
+        check_same_origin(request, allowed_origins(request))
+
+    return [Depends(require_json), Depends(same_origin)]

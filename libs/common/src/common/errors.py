@@ -13,6 +13,7 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,30 @@ class CsrfRejected(AppError):
     detail = "Cross-site request refused."
 
 
+class ErrorBody(BaseModel):
+    """Every error answer; some codes add fields (e.g. retry_after, attempts_left, errors)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str
+    code: str
+
+
+def openapi_errors(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses` for its OpenAPI: each status answered with an ErrorBody.
+
+    `descriptions` replaces the status's reason phrase, e.g. with the codes it carries.
+    """
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorBody} for status in statuses
+    }
+    for status, description in (descriptions or {}).items():
+        responses.setdefault(status, {"model": ErrorBody})["description"] = description
+    return responses
+
+
 def error_response(
     status_code: int, code: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
@@ -111,7 +136,7 @@ def is_store_outage(exc: BaseException) -> bool:
     if isinstance(exc, STORE_OUTAGES):
         return True
     if isinstance(exc, asyncpg.PostgresError):
-        # A hot path's statement, run on asyncpg itself (common.db.Query).
+        # A hot path's statement, run on asyncpg itself (common.db.query.Query).
         return str(exc.sqlstate or "").startswith(_OUTAGE_SQLSTATES)
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
         if exc.connection_invalidated:

@@ -14,7 +14,7 @@ from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, make_url, pool, text
 
-from common.db import sync_url
+from common.db.urls import sync_url
 
 
 def run_migrations(*, script_location: Path, url: str) -> None:

@@ -19,6 +19,8 @@ from sqlalchemy import make_url
 # Values that are fine on a laptop and fatal in production.
 DEV_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 - a marker, not a secret
 MIN_SECRET_BYTES = 32
+# Where the auth service publishes its JWK Set.
+JWKS_PATH = "/authentication/.well-known/jwks.json"
 
 
 class Environment(StrEnum):
@@ -79,6 +81,11 @@ class ServiceSettings(BaseSettings):
             if problems:
                 raise ValueError("; ".join(f"{issue} (APP_ENV=production)" for issue in problems))
         return self
+
+
+def default_jwks_url(data: dict[str, Any]) -> str:
+    """JWKS_URL when unset: the JWK Set on AUTH_SERVICE_URL (a field's `default_factory`)."""
+    return str(data["auth_service_url"]).rstrip("/") + JWKS_PATH
 
 
 S = TypeVar("S", bound=BaseSettings)

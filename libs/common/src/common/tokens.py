@@ -17,6 +17,8 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -150,6 +152,19 @@ class JwksKeySource:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+@asynccontextmanager
+async def auth_keys(given: KeySource | None, *, jwks_url: str) -> AsyncIterator[KeySource]:
+    """`given` (keys handed over in-process), else the JWK Set at `jwks_url`, closed after."""
+    if given is not None:
+        yield given
+        return
+    jwks = JwksKeySource(jwks_url)
+    try:
+        yield jwks
+    finally:
+        await jwks.aclose()
 
 
 class TokenVerifier:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -12,7 +12,6 @@ from auth_service.config import AuthSettings
 from auth_service.deps import STATE_CHANGE, AuthDep, ClientAddress, state_of
 from auth_service.schemas import (
     DevSmsResponse,
-    ErrorResponse,
     LoginResponse,
     LogoutRequest,
     NumberInputRequest,
@@ -22,7 +21,7 @@ from auth_service.schemas import (
     TokenResponse,
 )
 from auth_service.service import Grant
-from common.errors import VALIDATION_CODE, NotAuthenticated
+from common.errors import VALIDATION_CODE, NotAuthenticated, openapi_errors
 from common.tokens import ACCESS_COOKIE, access_token_from
 
 AUTH_PATH = "/authentication/"
@@ -35,10 +34,6 @@ JWKS_MAX_AGE_SECONDS = 300
 
 router = APIRouter(prefix="/authentication", tags=["authentication"])
 dev_router = APIRouter(prefix="/authentication", tags=["development"])
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorResponse} for status in statuses}
 
 
 def _set_cookie(
@@ -85,7 +80,7 @@ def _set_tokens(response: Response, settings: AuthSettings, grant: Grant) -> Non
     "/api_number_input/",
     dependencies=STATE_CHANGE,
     openapi_extra={VALIDATION_CODE: "invalid_phone"},
-    responses=_errors(403, 415, 422, 429, 503),
+    responses=openapi_errors(403, 415, 422, 429, 503),
     summary="Send a one-time code to a phone",
 )
 async def number_input(
@@ -108,7 +103,7 @@ async def number_input(
     "/api_otp_input/",
     dependencies=STATE_CHANGE,
     openapi_extra={VALIDATION_CODE: "invalid_otp_format"},
-    responses=_errors(400, 403, 410, 415, 422, 429),
+    responses=openapi_errors(400, 403, 410, 415, 422, 429),
     summary="Sign in with the code; registers the phone on its first sign-in",
 )
 async def otp_input(
@@ -137,7 +132,7 @@ async def otp_input(
     "/api_token_refresh/",
     dependencies=STATE_CHANGE,
     openapi_extra={VALIDATION_CODE: "invalid_refresh_token"},
-    responses=_errors(401, 403, 415, 422),
+    responses=openapi_errors(401, 403, 415, 422),
     summary="Exchange the refresh token for new tokens (the old one is retired)",
 )
 async def token_refresh(
@@ -156,7 +151,7 @@ async def token_refresh(
     "/api_logout/",
     status_code=204,
     dependencies=STATE_CHANGE,
-    responses=_errors(403, 415, 422),
+    responses=openapi_errors(403, 415, 422),
     summary="Revoke the login (refresh family) and the access token; clear the cookies",
 )
 async def logout(
@@ -182,7 +177,7 @@ async def logout(
 @router.get("/.well-known/jwks.json", summary="The public keys that verify access tokens")
 async def jwks(request: Request) -> JSONResponse:
     return JSONResponse(
-        state_of(request).public_jwks,
+        state_of(request.app).public_jwks,
         headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"},
     )
 
@@ -190,7 +185,7 @@ async def jwks(request: Request) -> JSONResponse:
 @dev_router.get(
     "/api_dev_sms/",
     openapi_extra={VALIDATION_CODE: "invalid_phone"},
-    responses=_errors(404, 422),
+    responses=openapi_errors(404, 422),
     summary="The latest simulated SMS of a phone (DEV_SMS_INBOX=true only)",
 )
 async def dev_sms(

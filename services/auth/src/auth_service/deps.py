@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
 from auth_service.client_ip import client_address
 from auth_service.service import AuthContext
-from common.csrf import check_same_origin, require_json
+from common.csrf import state_change_guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,24 +23,20 @@ class AuthState:
     public_jwks: dict[str, Any]
 
 
-def state_of(request: Request) -> AuthState:
-    state: AuthState = request.app.state.auth
+def state_of(app: FastAPI) -> AuthState:
+    state: AuthState = app.state.auth
     return state
 
 
 async def get_context(request: Request) -> AuthContext:
-    return state_of(request).context
+    return state_of(request.app).context
 
 
 AuthDep = Annotated[AuthContext, Depends(get_context)]
 
-
-async def same_origin(request: Request, ctx: AuthDep) -> None:
-    check_same_origin(request, ctx.settings.allowed_origins)
-
-
-# Every state-changing route: JSON bodies only, and no cookie-borne request from another site.
-STATE_CHANGE = [Depends(require_json), Depends(same_origin)]
+STATE_CHANGE = state_change_guard(
+    lambda request: state_of(request.app).context.settings.allowed_origins
+)
 
 
 async def get_client_address(request: Request, ctx: AuthDep) -> str:

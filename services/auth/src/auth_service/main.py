@@ -15,20 +15,18 @@ from starlette.concurrency import run_in_threadpool
 
 from auth_service import api
 from auth_service.config import AuthSettings
-from auth_service.deps import AuthState
-from auth_service.keys import KeyRing, load_key_ring
+from auth_service.deps import AuthState, state_of
+from auth_service.jwt_keys import KeyRing, load_key_ring
 from auth_service.otp import OtpPolicy, OtpStore
 from auth_service.service import AuthContext
 from auth_service.sessions import Sessions
 from auth_service.sms import DevSmsInbox, build_sms_backend
 from auth_service.tokens import AccessTokens
-from common.app import create_service_app
-from common.db import create_db_engine, ping
-from common.logging import configure_logging
+from common.app import app_settings, create_service_app
+from common.db.engine import create_db_engine, ping
 from common.migrations import run_migrations
 from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
-from common.settings import load_settings
 from common.tokens import StaticKeySource, TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -96,10 +94,7 @@ def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = N
     `keys` hands over a signing key loaded already (the single-process mode shares its public
     half with the other services); without it the key is loaded from the settings now.
     """
-    if settings is None:
-        settings = load_settings(AuthSettings)
-        configure_logging(service="auth", level=settings.log_level, json=settings.log_json)
-    config = settings
+    config = app_settings(settings, AuthSettings, service="auth")
     key_ring = keys or load_key_ring(config)
 
     @asynccontextmanager
@@ -136,5 +131,5 @@ def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = N
 
 
 def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    context: AuthContext = app.state.auth.context
+    context = state_of(app).context
     return {"database": lambda: ping(context.engine), "redis": context.redis.ping}

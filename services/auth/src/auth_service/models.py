@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, Integer, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from common.db import make_metadata
+from common.db.metadata import make_metadata
 
 
 class Base(DeclarativeBase):

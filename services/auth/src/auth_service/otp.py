@@ -3,20 +3,8 @@
 Codes are drawn with `secrets` and kept only as an HMAC bound to their login. Sending a code
 checks the lockouts, the resend cooldown (while a live code exists) and the hourly caps, counts
 the send and stores the code, all in one script; checking a code counts the try, the failure
-streaks and caps, and voids the code when it is used or out of tries, in another.
-
-Keys (all with a TTL):
-  auth:login:{login_id}               hash: phone, otp (HMAC of login id + code), attempts,
-                                      void (why the code stopped working, while it is kept)
-  auth:login_of:{phone}               the phone's live login: a code that can still be used
-  auth:send_cooldown:{phone}          present for OTP_RESEND_COOLDOWN_SECONDS after a send
-  auth:sends:phone:{phone}            sorted set of send times in the last hour
-  auth:sends:ip:{ip}                  the same per client IP (an IPv6 client is its /64)
-  auth:otp_streak:{phone}:{ip}        consecutive wrong codes for the phone from that IP
-  auth:otp_lock:{phone}:{ip}          that IP locked out of the phone's sign-in
-  auth:otp_failures:{phone}           sorted set of wrong-code times from every IP, last hour
-  auth:otp_lock:{phone}               the phone's sign-in locked for every IP
-  auth:verify_failures:ip:{ip}        sorted set of wrong-code times from one IP, last hour
+streaks and caps, and voids the code when it is used or out of tries, in another. The keys are
+described in auth_service.redis_keys.
 """
 
 from __future__ import annotations
@@ -33,16 +21,19 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-LOGIN_KEY = "auth:login:{login_id}"
-LOGIN_OF_PHONE_KEY = "auth:login_of:{phone}"
-COOLDOWN_KEY = "auth:send_cooldown:{phone}"
-PHONE_SENDS_KEY = "auth:sends:phone:{phone}"
-IP_SENDS_KEY = "auth:sends:ip:{ip}"
-STREAK_KEY = "auth:otp_streak:{phone}:{ip}"
-IP_LOCK_KEY = "auth:otp_lock:{phone}:{ip}"
-PHONE_FAILURES_KEY = "auth:otp_failures:{phone}"
-PHONE_LOCK_KEY = "auth:otp_lock:{phone}"
-IP_FAILURES_KEY = "auth:verify_failures:ip:{ip}"
+from auth_service.redis_keys import (
+    COOLDOWN_KEY,
+    IP_FAILURES_KEY,
+    IP_LOCK_KEY,
+    IP_SENDS_KEY,
+    LOGIN_KEY,
+    LOGIN_OF_PHONE_KEY,
+    PHONE_FAILURES_KEY,
+    PHONE_LOCK_KEY,
+    PHONE_SENDS_KEY,
+    STREAK_KEY,
+)
+
 WINDOW_SECONDS = 3600
 
 # A login id is ours only if it looks like one (secrets.token_urlsafe(24) gives 32 characters).

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.models import User
-from common.db import transaction
+from common.db.engine import transaction
 
 USER = cast(Table, User.__table__)
 

@@ -116,8 +116,3 @@ class DevSmsResponse(BaseModel):
     @classmethod
     def of(cls, sms: SmsMessage) -> DevSmsResponse:
         return cls(phone=sms.phone, code=sms.code, text=sms.text, sent_at=sms.sent_at)
-
-
-class ErrorResponse(BaseModel):
-    detail: str
-    code: str

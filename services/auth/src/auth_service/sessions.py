@@ -8,14 +8,8 @@ marks it in `auth:revoked_session:{sid}` (common.revocation) for as long as one 
 tokens could still be valid, so every service refuses them at once.
 
 The successor is kept for the grace sealed with the token it replaced (XOR with an HMAC of
-that token), so what is stored cannot be used without the retired token itself.
-
-Keys (all with a TTL):
-  auth:session:{sid}              hash: user_id, phone, current (SHA-256 of the live token),
-                                  previous, rotated_at (ms), successor (sealed), created_at,
-                                  last_used_at, user_agent
-  auth:refresh:{sha256 of token}  the session the token belongs to, for every token it issued
-  auth:user_sessions:{user_id}    sorted set of the user's session ids by creation time
+that token), so what is stored cannot be used without the retired token itself. The keys are
+described in auth_service.redis_keys.
 """
 
 from __future__ import annotations
@@ -31,11 +25,9 @@ from typing import cast
 
 from redis.asyncio import Redis
 
+from auth_service.redis_keys import REFRESH_TOKEN_KEY, SESSION_KEY, USER_SESSIONS_KEY
 from common.revocation import REVOKED_SESSION_KEY, revoked_session_key
 
-SESSION_KEY = "auth:session:{sid}"
-REFRESH_TOKEN_KEY = "auth:refresh:{digest}"  # noqa: S105 - a key name
-USER_SESSIONS_KEY = "auth:user_sessions:{user_id}"
 MAX_REFRESH_TOKEN_LENGTH = 256
 MAX_USER_AGENT_LENGTH = 256
 _TOKEN_BYTES = 32

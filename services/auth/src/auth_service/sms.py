@@ -14,12 +14,10 @@ import httpx
 from redis.asyncio import Redis
 
 from auth_service.config import AuthSettings
-from auth_service.otp import LOGIN_OF_PHONE_KEY
+from auth_service.redis_keys import DEV_SMS_KEY, LOGIN_OF_PHONE_KEY
 from common import webhooks
 
 logger = logging.getLogger(__name__)
-
-INBOX_KEY = "auth:dev_sms:{phone}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +47,7 @@ class DevSmsInbox:
         self._ttl = ttl_seconds
 
     async def record(self, message: SmsMessage) -> None:
-        key = INBOX_KEY.format(phone=message.phone)
+        key = DEV_SMS_KEY.format(phone=message.phone)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(
@@ -69,7 +67,7 @@ class DevSmsInbox:
     async def latest(self, phone: str) -> SmsMessage | None:
         """The phone's last message, if its code is still the phone's live one."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(INBOX_KEY.format(phone=phone))
+            pipe.hgetall(DEV_SMS_KEY.format(phone=phone))
             pipe.get(LOGIN_OF_PHONE_KEY.format(phone=phone))
             fields, live_login = await pipe.execute()
         # Clients decode responses (common.redis), so strings come back.

@@ -12,7 +12,8 @@ from sqlalchemy import create_engine, func, select
 from auth_service import repository
 from auth_service.main import MIGRATIONS
 from auth_service.models import User
-from common.db import create_db_engine, sync_url
+from common.db.engine import create_db_engine
+from common.db.urls import sync_url
 from common.migrations import run_migrations
 
 OTP_INPUT = "/authentication/api_otp_input/"

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from auth_service.keys import private_key_to_pem, public_jwk
+from auth_service.jwt_keys import private_key_to_pem, public_jwk
 from auth_service.main import create_app
 from auth_service.sms import SmsDeliveryError, SmsMessage
 from auth_service.tokens import AccessTokens

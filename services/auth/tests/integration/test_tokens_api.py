@@ -7,6 +7,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from auth_service.deps import state_of
 from common.tokens import StaticKeySource, TokenVerifier
 
 OTP_INPUT = "/authentication/api_otp_input/"
@@ -26,7 +27,7 @@ def test_jwks_publishes_the_signing_key_and_may_be_cached(client: TestClient) ->
     assert response.headers["cache-control"] == "public, max-age=300"
     (key,) = response.json()["keys"]
     assert {key["kty"], key["crv"], key["alg"], key["use"]} == {"OKP", "Ed25519", "EdDSA", "sig"}
-    assert client.app.state.auth.public_jwks == response.json()  # type: ignore[attr-defined]
+    assert state_of(client.app).public_jwks == response.json()
 
 
 def test_access_token_is_verifiable_with_the_published_keys(client: TestClient, flow: Any) -> None:

@@ -6,7 +6,7 @@ import time
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auth_service.keys import public_jwk
+from auth_service.jwt_keys import public_jwk
 from auth_service.tokens import AccessTokens
 from common.tokens import StaticKeySource, TokenVerifier
 

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
+from common.errors import openapi_errors
 from common.tokens import access_token_from
 from profile_service.deps import StateDep
-from profile_service.schemas import ErrorBody, Profile
+from profile_service.schemas import Profile
 
 router = APIRouter(tags=["profile"])
 
 # Personal data: no shared cache may keep it.
 _NO_STORE = {"Cache-Control": "no-store"}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "`not_authenticated`: no valid access token."},
-    503: {
-        "model": ErrorBody,
-        "description": "`upstream_unavailable`: no stored profile, and referral did not answer "
-        "in time; `service_unavailable`: Redis did not answer.",
+_ERRORS = openapi_errors(
+    401,
+    503,
+    descriptions={
+        401: "`not_authenticated`: no valid access token.",
+        503: "`upstream_unavailable`: no stored profile, and referral did not answer in time; "
+        "`service_unavailable`: Redis did not answer.",
     },
-}
+)
 
 
 @router.get("/profile/api_profile/", response_model=Profile, responses=_ERRORS)

@@ -45,7 +45,7 @@ class UpstreamUnavailable(AppError):
         super().__init__("The referral service is unavailable; try again shortly.")
 
 
-class ReferralDocument(StoredDocument):
+class ProfileDocument(StoredDocument):
     """Referral's answer: the stored document, and whose it is."""
 
     user_id: int
@@ -82,7 +82,7 @@ class ReferralClient:
         response = await (http or self._http).get("/healthz")
         response.raise_for_status()
 
-    async def profile_document(self, *, token: str) -> ReferralDocument:
+    async def profile_document(self, *, token: str) -> ProfileDocument:
         """The caller's invite code, activated code, count and first page of invitees."""
         headers = {"Authorization": f"Bearer {token}"}
         request_id = request_id_var.get()
@@ -99,7 +99,7 @@ class ReferralClient:
         if response.status_code != 200:
             raise UpstreamUnavailable(reason=f"answered HTTP {response.status_code}")
         try:
-            return ReferralDocument.model_validate_json(response.content, strict=True)
+            return ProfileDocument.model_validate_json(response.content, strict=True)
         except ValidationError as exc:
             first = exc.errors(include_url=False, include_input=False)[0]
             raise UpstreamUnavailable(

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import AnyHttpUrl, Field
 
-from common.settings import ServiceSettings
-
-JWKS_PATH = "/authentication/.well-known/jwks.json"
-
-
-def _default_jwks_url(data: dict[str, Any]) -> str:
-    return str(data["auth_service_url"]).rstrip("/") + JWKS_PATH
+from common.settings import ServiceSettings, default_jwks_url
 
 
 class ProfileSettings(ServiceSettings):
     # Only for the JWK Set: access tokens are verified here, not by asking auth.
     auth_service_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8001")
-    jwks_url: str = Field(default_factory=_default_jwks_url)
+    jwks_url: str = Field(default_factory=default_jwks_url)
     referral_service_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8002")
     # The bound of a profile whose document must be rebuilt from referral.
     upstream_timeout_seconds: float = Field(default=2.0, gt=0, le=60)

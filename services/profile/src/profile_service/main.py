@@ -9,16 +9,14 @@ import httpx
 from fastapi import FastAPI
 from httpx_aiohttp import AiohttpTransport
 
-from common.app import create_service_app
-from common.logging import configure_logging
+from common.app import app_settings, create_service_app
 from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
-from common.settings import load_settings
-from common.tokens import JwksKeySource, KeySource, TokenVerifier
+from common.tokens import KeySource, TokenVerifier, auth_keys
 from profile_service.api import router
 from profile_service.clients import ReferralClient
 from profile_service.config import ProfileSettings
-from profile_service.deps import ProfileState
+from profile_service.deps import ProfileState, state_of
 from profile_service.service import ProfileService
 
 SERVICE = "profile"
@@ -38,10 +36,7 @@ def create_app(
     tests); `referral_transport` replaces the network to referral (an ASGI transport onto an
     in-process app).
     """
-    if settings is None:
-        settings = load_settings(ProfileSettings)
-        configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
-    config = settings
+    config = app_settings(settings, ProfileSettings, service=SERVICE)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,13 +48,12 @@ def create_app(
                 lambda: _upstream_http(str(config.referral_service_url), config, referral_transport)
             )
             cleanup.push_async_callback(referral.aclose)
-            keys = key_source
-            if keys is None:
-                jwks = JwksKeySource(config.jwks_url)
-                cleanup.push_async_callback(jwks.aclose)
-                keys = jwks
+            keys = await cleanup.enter_async_context(
+                auth_keys(key_source, jwks_url=config.jwks_url)
+            )
             app.state.profile = ProfileState(
                 settings=config,
+                redis=redis,
                 verifier=TokenVerifier(
                     keys=keys, issuer=config.jwt_issuer, audience=config.jwt_audience
                 ),
@@ -70,7 +64,6 @@ def create_app(
                     deadline_seconds=config.upstream_timeout_seconds,
                 ),
             )
-            app.state.redis = redis
             yield
 
     app = create_service_app(
@@ -105,8 +98,8 @@ def _upstream_http(
 
 
 def _readiness(app: FastAPI) -> dict[str, ReadinessCheck]:
-    state: ProfileState = app.state.profile
+    state = state_of(app)
     return {
-        "redis": app.state.redis.ping,
+        "redis": state.redis.ping,
         state.profiles.referral.name: state.profiles.referral.check_health,
     }

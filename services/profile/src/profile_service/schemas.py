@@ -1,4 +1,4 @@
-"""The public profile (contract §4), the document stored for it, and the error body."""
+"""The public profile (contract §4) and the document stored for it."""
 
 from __future__ import annotations
 
@@ -54,8 +54,3 @@ class Profile(BaseModel):
     invited_users: list[InvitedUser]
     invited_count: int
     invited_users_next: str | None
-
-
-class ErrorBody(BaseModel):
-    detail: str
-    code: str

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from common.errors import VALIDATION_CODE
+from common.errors import VALIDATION_CODE, openapi_errors
 from referral_service import service
 from referral_service.deps import STATE_CHANGE, ActivatingPrincipal, CurrentPrincipal, StateDep
 from referral_service.schemas import (
     ActivationRequest,
     ActivationResponse,
-    ErrorBody,
     InvitedUsersPage,
     ProfileDocument,
 )
@@ -24,10 +23,6 @@ LimitQuery = Annotated[
 CursorQuery = Annotated[str | None, Query(description="The opaque cursor from `next`.")]
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody} for status in (401, *statuses, 503)}
-
-
 public_router = APIRouter(prefix="/referral_system", tags=["referral"])
 internal_router = APIRouter(prefix="/internal/referral", tags=["internal"])
 
@@ -36,7 +31,7 @@ internal_router = APIRouter(prefix="/internal/referral", tags=["internal"])
     "/api_invite_code_activation/",
     dependencies=STATE_CHANGE,
     openapi_extra={VALIDATION_CODE: "invalid_invite_code_format"},
-    responses=_errors(403, 404, 409, 415, 422, 429),
+    responses=openapi_errors(401, 403, 404, 409, 415, 422, 429, 503),
 )
 async def activate_invite_code(
     body: ActivationRequest, principal: ActivatingPrincipal, state: StateDep
@@ -56,7 +51,7 @@ async def activate_invite_code(
 @public_router.get(
     "/api_invited_users/",
     openapi_extra={VALIDATION_CODE: "invalid_limit"},
-    responses=_errors(422),
+    responses=openapi_errors(401, 422, 503),
 )
 async def invited_users(
     principal: CurrentPrincipal,
@@ -75,7 +70,7 @@ async def invited_users(
 @internal_router.get(
     "/profile",
     response_model=ProfileDocument,
-    responses=_errors(),
+    responses=openapi_errors(401, 503),
 )
 async def profile(principal: CurrentPrincipal, state: StateDep) -> Response:
     """The caller's referral data, as the profile service stores it; creates a new member."""

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
-from common.settings import ServiceSettings
-
-JWKS_PATH = "/authentication/.well-known/jwks.json"
-
-
-def _default_jwks_url(data: dict[str, Any]) -> str:
-    return str(data["auth_service_url"]).rstrip("/") + JWKS_PATH
+from common.settings import ServiceSettings, default_jwks_url
 
 
 class ReferralSettings(ServiceSettings):
@@ -20,7 +12,7 @@ class ReferralSettings(ServiceSettings):
     db_pool_size: int = Field(default=10, ge=1)
     auth_service_url: str = "http://127.0.0.1:8001"
     # Declared after AUTH_SERVICE_URL: the default is derived from it.
-    jwks_url: str = Field(default_factory=_default_jwks_url)
+    jwks_url: str = Field(default_factory=default_jwks_url)
     invited_users_page_size: int = Field(default=100, ge=1, le=1000)
     # Refused activations a user may make in an hour, then 429: invite codes cannot be guessed.
     activation_failures_per_user_per_hour: int = Field(default=20, ge=1)

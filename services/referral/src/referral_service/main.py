@@ -9,18 +9,16 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from common.app import create_service_app
+from common.app import app_settings, create_service_app
 from common.authn import Authenticator
-from common.db import create_db_engine, ping
-from common.logging import configure_logging
+from common.db.engine import create_db_engine, ping
 from common.migrations import run_migrations
 from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
-from common.settings import load_settings
-from common.tokens import JwksKeySource, KeySource, TokenVerifier
+from common.tokens import KeySource, TokenVerifier, auth_keys
 from referral_service.api import internal_router, public_router
 from referral_service.config import ReferralSettings
-from referral_service.deps import ReferralState
+from referral_service.deps import ReferralState, state_of
 from referral_service.limits import ActivationFailures
 
 SERVICE = "referral"
@@ -35,10 +33,7 @@ def create_app(
     `key_source` hands over the auth service's public keys in-process (single-process mode,
     tests); without it they are fetched from JWKS_URL and cached.
     """
-    if settings is None:
-        settings = load_settings(ReferralSettings)
-        configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
-    config = settings
+    config = app_settings(settings, ReferralSettings, service=SERVICE)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,11 +44,9 @@ def create_app(
             cleanup.push_async_callback(engine.dispose)
             redis = async_redis_from_url(config.redis_url)
             cleanup.push_async_callback(redis.aclose)
-            keys = key_source
-            if keys is None:
-                jwks = JwksKeySource(config.jwks_url)
-                cleanup.push_async_callback(jwks.aclose)
-                keys = jwks
+            keys = await cleanup.enter_async_context(
+                auth_keys(key_source, jwks_url=config.jwks_url)
+            )
             verifier = TokenVerifier(
                 keys=keys, issuer=config.jwt_issuer, audience=config.jwt_audience
             )
@@ -81,5 +74,5 @@ def create_app(
 
 
 def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    state = app.state.referral
+    state = state_of(app)
     return {"database": lambda: ping(state.engine), "redis": state.redis.ping}

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from common.db import make_metadata
+from common.db.metadata import make_metadata
 from referral_service.codes import CODE_LENGTH
 
 

@@ -32,7 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.db import STATEMENT_TIMEOUT_SECONDS, Query, transaction
+from common.db.engine import STATEMENT_TIMEOUT_SECONDS, transaction
+from common.db.query import Query
 from referral_service.models import Activation, Member
 
 MEMBER = cast(Table, Member.__table__)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from referral_service.codes import CODE_PATTERN
-from referral_service.service import Activation, InviteePage, Profile
+from referral_service.service import Activation, InviteePage, ReferralProfile
 
 InviteCode = Annotated[
     str,
@@ -32,14 +32,14 @@ class ActivationResponse(BaseModel):
         )
 
 
-class InvitedUserOut(BaseModel):
+class InvitedUser(BaseModel):
     id: int
     phone: str
     activated_at: datetime
 
 
 class InvitedUsersPage(BaseModel):
-    items: list[InvitedUserOut]
+    items: list[InvitedUser]
     next: str | None = Field(description="URL of the next (older) page, or null on the last.")
 
     @classmethod
@@ -53,12 +53,12 @@ class ProfileDocument(BaseModel):
     user_id: int
     invite_code: str
     activated_invite_code: str | None
-    invited_users: list[InvitedUserOut]
+    invited_users: list[InvitedUser]
     invited_count: int
     invited_users_next: str | None
 
     @classmethod
-    def of(cls, profile: Profile) -> ProfileDocument:
+    def of(cls, profile: ReferralProfile) -> ProfileDocument:
         return cls(
             user_id=profile.user_id,
             invite_code=profile.invite_code,
@@ -69,17 +69,8 @@ class ProfileDocument(BaseModel):
         )
 
 
-def _items(page: InviteePage) -> list[InvitedUserOut]:
+def _items(page: InviteePage) -> list[InvitedUser]:
     return [
-        InvitedUserOut(id=item.id, phone=item.phone, activated_at=item.activated_at)
+        InvitedUser(id=item.id, phone=item.phone, activated_at=item.activated_at)
         for item in page.items
     ]
-
-
-class ErrorBody(BaseModel):
-    """Every error answer; some codes add fields (e.g. activated_invite_code, errors)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    detail: str
-    code: str

@@ -54,7 +54,7 @@ class Activation:
 
 
 @dataclass(frozen=True, slots=True)
-class Profile:
+class ReferralProfile:
     """What the profile shows about the member's referrals."""
 
     user_id: int
@@ -175,7 +175,7 @@ async def invited_users(
     return InviteePage(items=items, next_url=_next_url(items[-1], limit) if more else None)
 
 
-async def profile(engine: AsyncEngine, *, user_id: int, phone: str, limit: int) -> Profile:
+async def profile(engine: AsyncEngine, *, user_id: int, phone: str, limit: int) -> ReferralProfile:
     """The member's code, activated code, count and first page; a new user becomes a member."""
     rows = await repository.profile_rows(engine, user_id=user_id, limit=limit + 1)
     if not rows:
@@ -187,7 +187,7 @@ async def profile(engine: AsyncEngine, *, user_id: int, phone: str, limit: int) 
     first_page = InviteePage(
         items=items[:limit], next_url=_next_url(items[limit - 1], limit) if more else None
     )
-    return Profile(
+    return ReferralProfile(
         user_id=user_id,
         invite_code=invite_code,
         activated_invite_code=activated_invite_code,

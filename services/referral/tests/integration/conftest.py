@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, insert, select
 
-from common.db import sync_url
+from common.db.urls import sync_url
 from common.tokens import StaticKeySource
 from referral_service.config import ReferralSettings
-from referral_service.deps import ReferralState
+from referral_service.deps import ReferralState, state_of
 from referral_service.main import create_app
 from referral_service.models import Activation, Member
 
@@ -125,8 +125,7 @@ def call(client: TestClient) -> Call:
 
 @pytest.fixture
 def state(client: TestClient) -> ReferralState:
-    state: ReferralState = client.app.state.referral  # type: ignore[attr-defined]
-    return state
+    return state_of(client.app)
 
 
 @pytest.fixture

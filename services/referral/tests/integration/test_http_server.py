@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
-from common.db import sync_url
+from common.db.urls import sync_url
 from common.testing.plugin import free_port
 from common.testing.servers import running_process, uvicorn_command
 from referral_service.models import Activation

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service.config import AuthSettings
-from auth_service.keys import load_key_ring
+from auth_service.jwt_keys import load_key_ring
 from auth_service.main import create_app as create_auth_app
 from common.errors import error_response, install_error_handlers
 from common.settings import load_settings

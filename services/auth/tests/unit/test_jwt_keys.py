@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auth_service.config import AuthSettings
-from auth_service.keys import (
+from auth_service.jwt_keys import (
     KeyConfigurationError,
     generate_key_file,
     jwk_thumbprint,
@@ -123,7 +123,7 @@ def test_an_extra_keys_file_without_keys_is_refused(tmp_path: Path) -> None:
 def test_without_any_key_development_uses_an_ephemeral_one_and_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="auth_service.keys"):
+    with caplog.at_level(logging.WARNING, logger="auth_service.jwt_keys"):
         first, second = load_key_ring(settings()), load_key_ring(settings())
     assert first.kid != second.kid
     assert any("ephemeral" in record.getMessage() for record in caplog.records)
