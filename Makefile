@@ -6,6 +6,8 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
+# `make run` needs the runtime dependencies only; the other targets, the dev group as well.
+RUN_STAMP := $(VENV)/.synced-run
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-fast lint fmt run stack bench lint-deploy clean
@@ -23,6 +25,13 @@ $(STAMP): $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $(STAMP)
 
+# --inexact: a dev environment already there keeps its tools, so `make test` after `make run`
+# only adds to it.
+$(RUN_STAMP): $(UV) uv.lock pyproject.toml
+	@echo "==> installing the locked runtime dependencies into $(VENV)"
+	$(UV) sync --frozen --no-dev --inexact --package runmodes --python $(PYTHON)
+	@touch $(RUN_STAMP)
+
 install: $(STAMP) ## Create .venv with the locked dependencies (idempotent)
 
 test: $(STAMP) ## Run the whole suite (REQUIRE_SERVICES=1: real PostgreSQL/Redis/nginx/Chromium, no skips)
@@ -31,17 +40,17 @@ test: $(STAMP) ## Run the whole suite (REQUIRE_SERVICES=1: real PostgreSQL/Redis
 lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/common/src services/auth/src services/referral/src services/profile/src services/standalone/src
+	$(VENV)/bin/mypy libs/common/src libs/testkit/src services/auth/src services/referral/src services/profile/src gateway/src run/src
 
 fmt: $(STAMP) ## Format and auto-fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-run: $(STAMP) ## Whole system in one process on 127.0.0.1:$PORT (SQLite, in-process store)
-	$(PY) -m standalone
+run: $(RUN_STAMP) ## Whole system in one process on 127.0.0.1:$PORT (SQLite, in-process store)
+	$(PY) -m runmodes
 
 stack: $(STAMP) ## Microservices natively: nginx + 3 uvicorn + local PostgreSQL/Redis, gateway on $GATEWAY_PORT
-	$(PY) -m standalone.stack
+	$(PY) -m runmodes.stack
 
 bench: $(STAMP) ## Seed, start the stack, load it with wrk; report under bench/results/
 	$(PY) -m bench.run

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from standalone.stack import services_from_env
+from runmodes.stack import services_from_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "bench"
@@ -62,7 +62,7 @@ class BenchConfig:
 
 
 def service_workers(env: Mapping[str, str]) -> dict[str, int]:
-    """Each service's workers exactly as `standalone.stack` reads them: `{NAME}_WORKERS`, else
+    """Each service's workers exactly as `runmodes.stack` reads them: `{NAME}_WORKERS`, else
     `STACK_WORKERS`, else the stack's default. `BENCH_WORKERS` stands for `STACK_WORKERS` when
     that is unset (the harness's older name)."""
     stack_env = dict(env)

@@ -1,7 +1,7 @@
 """`python -m bench.run` (what `make bench` runs): seed, start the stack, load it, report.
 
   1. fresh bench databases with the services' migrations, the first scale seeded
-  2. the native stack (`standalone.stack`) on free ports, its login limits raised, each
+  2. the native stack (`runmodes.stack`) on free ports, its login limits raised, each
      service's workers from the environment
   3. at each scale, the cold profile run (10,000 users, each token used 3 times, starting with
      no stored profile document), seeding the next scale in between

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bench.config import REPO_ROOT, BenchConfig
 from bench.processes import children, command_line, free_port
-from common.testing.servers import running_process
-from standalone.nginx import nginx_command, render_native_config
+from gateway_config.render import nginx_command, render_native_config
+from testkit.servers import running_process
 
 STATIC_PROFILE = "/static/profile.json"
 PROFILE_PATH = "/profile/api_profile/"
@@ -63,7 +63,7 @@ def stack_environment(config: BenchConfig, ports: Ports, var_dir: Path) -> dict[
 
 @dataclass(frozen=True)
 class Stack:
-    runner: int  # the `standalone.stack` process itself
+    runner: int  # the `runmodes.stack` process itself
     roots: dict[str, int]  # each service's uvicorn process, and the gateway's nginx master
 
 
@@ -71,7 +71,7 @@ class Stack:
 def running_stack(config: BenchConfig, ports: Ports, var_dir: Path, log: Path) -> Iterator[Stack]:
     """`make stack`'s runner in a process of its own; yields its pid and each service's root."""
     with running_process(
-        [sys.executable, "-m", "standalone.stack"],
+        [sys.executable, "-m", "runmodes.stack"],
         env=stack_environment(config, ports, var_dir),
         cwd=REPO_ROOT,
         health_url=f"http://127.0.0.1:{ports.gateway}/number_input/",

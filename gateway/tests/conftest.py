@@ -28,15 +28,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from common.testing.plugin import free_port
-from common.testing.servers import running_process
 from gateway.tests.compose_model import (
     CONTRACT_SETTINGS,
     PYTHON_SERVICES,
     settings_class,
     settings_env_names,
 )
-from standalone.nginx import nginx_binary, nginx_command, render_native_config
+from gateway_config.render import nginx_binary, nginx_command, render_native_config
+from testkit.plugin import free_port
+from testkit.servers import running_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("auth", "referral", "profile")

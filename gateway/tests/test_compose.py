@@ -27,7 +27,7 @@ from gateway.tests.compose_model import (
     settings_env_names,
 )
 from gateway.tests.compose_model import interpolate as compose_interpolate
-from standalone.nginx import TEMPLATE, TEMPLATE_VARIABLES
+from gateway_config.render import TEMPLATE, TEMPLATE_VARIABLES
 
 SERVICES = {"auth", "referral", "profile", "gateway", "postgres", "redis"}
 # Who must be healthy before whom.

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from standalone.nginx import TEMPLATE
+from gateway_config.render import TEMPLATE
 
 API = b"/authentication/api_number_input/"
 SECURITY_HEADERS = {

@@ -1,4 +1,4 @@
-"""One template, two renderers: standalone.nginx natively, the image's envsubst in Docker."""
+"""One template, two renderers: gateway_config.render natively, the image's envsubst in Docker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from standalone.nginx import (
+from gateway_config.render import (
     TEMPLATE,
     TEMPLATE_VARIABLES,
     NginxConfigError,

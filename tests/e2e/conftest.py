@@ -19,14 +19,14 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import make_url
 
 from common.redis import redis_from_url
-from common.testing.plugin import (
+from testkit.plugin import (
     HAVE_POSTGRES,
     HAVE_REDIS,
     POSTGRES_URL,
     drop_test_database,
     free_port,
 )
-from common.testing.servers import running_process
+from testkit.servers import running_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
@@ -70,7 +70,7 @@ def _single(tmp: Path, logs: Path) -> Iterator[str]:
     port = free_port()
     env = {**RUN_SETTINGS, "PORT": str(port), "VAR_DIR": str(tmp / "var")}
     with running_process(
-        [sys.executable, "-m", "standalone"],
+        [sys.executable, "-m", "runmodes"],
         env=env,
         cwd=REPO_ROOT,
         health_url=f"http://127.0.0.1:{port}/number_input/",
@@ -101,7 +101,7 @@ def _stack(tmp: Path, logs: Path) -> Iterator[str]:
     }
     try:
         with running_process(
-            [sys.executable, "-m", "standalone.stack"],
+            [sys.executable, "-m", "runmodes.stack"],
             env=env,
             cwd=REPO_ROOT,
             health_url=f"http://127.0.0.1:{gateway}/number_input/",

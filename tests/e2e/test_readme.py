@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from common.testing.plugin import free_port
-from common.testing.servers import running_process
+from testkit.plugin import free_port
+from testkit.servers import running_process
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def test_the_curl_walkthrough_signs_in_and_the_console_shows_the_code(tmp_path: 
     port = free_port()
     log = tmp_path / "run.log"
     with running_process(
-        [sys.executable, "-m", "standalone"],
+        [sys.executable, "-m", "runmodes"],
         env={"PORT": str(port), "VAR_DIR": str(tmp_path / "var"), "LOG_JSON": "false"},
         cwd=REPO_ROOT,
         health_url=f"http://127.0.0.1:{port}/number_input/",

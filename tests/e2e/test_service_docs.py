@@ -10,8 +10,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from common.testing.plugin import free_port
-from common.testing.servers import running_process, uvicorn_command
+from testkit.plugin import free_port
+from testkit.servers import running_process, uvicorn_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from common.processes import stop_process_group, wait_until_healthy
-from common.testing.plugin import free_port
+from testkit.plugin import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "logs" / "faults"
@@ -329,7 +329,7 @@ def stack(
     }
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "standalone.stack"],
+            [sys.executable, "-m", "runmodes.stack"],
             env=env,
             cwd=REPO_ROOT,
             stdout=output,

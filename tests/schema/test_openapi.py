@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from common.testing.plugin import (
+from testkit.plugin import (
     HAVE_POSTGRES,
     HAVE_REDIS,
     clean_redis_url,
@@ -28,7 +28,7 @@ from common.testing.plugin import (
     drop_test_database,
     free_port,
 )
-from common.testing.servers import running_process
+from testkit.servers import running_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = settings(
@@ -70,7 +70,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     }
     try:
         with running_process(
-            [sys.executable, "-m", "standalone.stack"],
+            [sys.executable, "-m", "runmodes.stack"],
             env=env,
             cwd=REPO_ROOT,
             health_url=f"http://127.0.0.1:{ports['gateway']}/number_input/",

@@ -1,4 +1,5 @@
 import logging
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -9,7 +10,7 @@ from pydantic import SecretStr, ValidationError
 
 from common.app import MAX_BODY_BYTES, create_service_app
 from common.logging import request_id_var
-from common.redis import redis_from_url
+from common.redis import async_redis_from_url, redis_from_url
 from common.settings import DEV_SECRET_PREFIX, ServiceSettings
 
 JSON = {"Content-Type": "application/json"}
@@ -39,6 +40,15 @@ def test_memory_stores_with_one_name_share_keys() -> None:
     redis_from_url(f"memory://{name}").set("k", "v")
     assert redis_from_url(f"memory://{name}").get("k") == "v"
     assert redis_from_url(f"memory://{uuid.uuid4().hex}").get("k") is None
+
+
+def test_a_memory_store_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "fakeredis", None)  # what `import fakeredis` sees uninstalled
+    for make_client in (redis_from_url, async_redis_from_url):
+        with pytest.raises(RuntimeError, match=r"common\[memory\]"):
+            make_client(f"memory://{uuid.uuid4().hex}")
+    # A service on a Redis server never imports it.
+    redis_from_url("redis://127.0.0.1:6379/0").close()
 
 
 def make_app(ready: bool = True) -> FastAPI:

@@ -1,4 +1,5 @@
-"""Redis clients; `memory://NAME` gives an in-process Redis-compatible store (fakeredis).
+"""Redis clients; `memory://NAME` gives an in-process Redis-compatible store (fakeredis,
+installed by the `common[memory]` extra: the single process and the tests have it, images do not).
 
 Clients made from the same `memory://NAME` share one store, so services composed in one
 process see each other's keys exactly as they would on a shared Redis server. The services
@@ -34,8 +35,14 @@ def is_memory_url(url: str) -> bool:
 
 def _memory_server(url: str) -> fakeredis.FakeServer:
     # Imported only here: fakeredis (and what it pulls in) costs every service process about
-    # 16 MB that only the single-process mode and the tests need.
-    import fakeredis
+    # 16 MB that only the single-process mode and the tests need, and only they install it.
+    try:
+        import fakeredis
+    except ImportError as error:
+        raise RuntimeError(
+            f"{url} needs the in-process store, which is not installed: "
+            "install the `common[memory]` extra, or point REDIS_URL at a Redis server"
+        ) from error
 
     name = urlsplit(url).netloc or "default"
     with _memory_lock:
@@ -57,18 +64,18 @@ def _options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
 def redis_from_url(url: str) -> Redis:
     """A synchronous client that decodes replies to `str`."""
     if is_memory_url(url):
+        server = _memory_server(url)
         import fakeredis
 
-        return fakeredis.FakeRedis(server=_memory_server(url), decode_responses=True)
+        return fakeredis.FakeRedis(server=server, decode_responses=True)
     return Redis.from_url(url, decode_responses=True, **_options(Retry))
 
 
 def async_redis_from_url(url: str, *, decode_responses: bool = True) -> AsyncRedis:
     """An asyncio client; `decode_responses=False` keeps replies as bytes (documents)."""
     if is_memory_url(url):
+        server = _memory_server(url)
         import fakeredis
 
-        return fakeredis.FakeAsyncRedis(
-            server=_memory_server(url), decode_responses=decode_responses
-        )
+        return fakeredis.FakeAsyncRedis(server=server, decode_responses=decode_responses)
     return AsyncRedis.from_url(url, decode_responses=decode_responses, **_options(AsyncRetry))

@@ -12,8 +12,8 @@ import pytest
 
 from common.redis import redis_from_url
 from common.revocation import revoked_session_key
-from common.testing.plugin import free_port
-from common.testing.servers import running_process, uvicorn_command
+from testkit.plugin import free_port
+from testkit.servers import running_process, uvicorn_command
 
 PHONE = "9991234567"
 pytestmark = pytest.mark.e2e

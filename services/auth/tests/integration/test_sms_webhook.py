@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from common.testing.plugin import free_port
+from testkit.plugin import free_port
 
 NUMBER_INPUT = "/authentication/api_number_input/"
 OTP_INPUT = "/authentication/api_otp_input/"

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from common.profile_documents import document_key
 from common.redis import redis_from_url
-from common.testing.plugin import free_port
+from testkit.plugin import free_port
 
 PROFILE_URL = "/profile/api_profile/"
 # The contract's bound is about 2 s; this leaves room for a loaded machine, not for a second hop.

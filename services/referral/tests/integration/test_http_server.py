@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
 from common.db.urls import sync_url
-from common.testing.plugin import free_port
-from common.testing.servers import running_process, uvicorn_command
 from referral_service.models import Activation
+from testkit.plugin import free_port
+from testkit.servers import running_process, uvicorn_command
 
 ACTIVATE = "/referral_system/api_invite_code_activation/"
 PROFILE = "/internal/referral/profile"

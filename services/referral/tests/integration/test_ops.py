@@ -8,9 +8,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 
-from common.testing.plugin import POSTGRES_URL, free_port
 from common.tokens import StaticKeySource
 from referral_service.main import create_app
+from testkit.plugin import POSTGRES_URL, free_port
 
 ACTIVATE = "/referral_system/api_invite_code_activation/"
 INVITED = "/referral_system/api_invited_users/"

@@ -1,4 +1,4 @@
-"""`python -m standalone` (`make run`) is its own edge: the client address that the per-IP caps
+"""`python -m runmodes` (`make run`) is its own edge: the client address that the per-IP caps
 count is the connection's peer, whatever `X-Forwarded-For` a client sends."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.testing.plugin import free_port
-from common.testing.servers import running_process
+from testkit.plugin import free_port
+from testkit.servers import running_process
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ def test_a_forged_forwarded_for_does_not_escape_the_per_ip_send_cap(tmp_path: Pa
     }
     with (
         running_process(
-            [sys.executable, "-m", "standalone"],
+            [sys.executable, "-m", "runmodes"],
             env=env,
             cwd=REPO_ROOT,
             health_url=f"{base}/number_input/",

@@ -1,9 +1,9 @@
 """The whole system in one ASGI app: the three service apps, composed in-process, plus the pages.
 
-Public paths go to the app that owns them, exactly as the gateway maps them; internal paths
-(`/internal/...`, `/metrics`, `/healthz`, ...) are not routed, as through the gateway. The
-profile service reaches referral through `httpx.ASGITransport`, and referral and profile trust
-auth's public keys directly, so no socket is opened between the parts.
+Public paths go to the app that owns them, by the gateway's own table (`gateway_config.rules`);
+internal paths (`/internal/...`, `/metrics`, `/healthz`, ...) are not routed, as through the
+gateway. The profile service reaches referral through `httpx.ASGITransport`, and referral and
+profile trust auth's public keys directly, so no socket is opened between the parts.
 """
 
 from __future__ import annotations
@@ -28,49 +28,19 @@ from auth_service.main import create_app as create_auth_app
 from common.errors import error_response, install_error_handlers
 from common.settings import load_settings
 from common.tokens import StaticKeySource
+from gateway_config import rules
 from profile_service.config import ProfileSettings
 from profile_service.main import create_app as create_profile_app
 from referral_service.config import ReferralSettings
 from referral_service.main import create_app as create_referral_app
-from standalone.paths import frontend_dir, var_dir
+from runmodes.settings import RunSettings
 
-AUTH_PATHS = (
-    "/authentication/api_number_input/",
-    "/authentication/api_dev_sms/",
-    "/authentication/api_otp_input/",
-    "/authentication/api_token_refresh/",
-    "/authentication/api_logout/",
-    "/authentication/.well-known/jwks.json",
-)
-REFERRAL_PATHS = (
-    "/referral_system/api_invite_code_activation/",
-    "/referral_system/api_invited_users/",
-)
-PROFILE_PATHS = ("/profile/api_profile/",)
-# The pages, as the gateway serves them: only these and /static/, nothing else of frontend/.
-PAGES = {
-    "/": "index.html",
-    "/number_input/": "number_input/index.html",
-    "/otp_input/": "otp_input/index.html",
-    "/profile/": "profile/index.html",
-}
-# Pages and assets are not versioned: browsers revalidate them (ETag) on every use.
-NO_CACHE = {"Cache-Control": "no-cache"}
-
-# The gateway's client_max_body_size.
-MAX_BODY_BYTES = 16 * 1024
-
-# The same headers the gateway adds to every response.
-SECURITY_HEADERS = {
-    b"content-security-policy": (
-        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    b"x-content-type-options": b"nosniff",
-    b"x-frame-options": b"DENY",
-    b"referrer-policy": b"same-origin",
-    b"permissions-policy": b"camera=(), microphone=(), geolocation=(), payment=()",
-}
+# The edge's headers, as ASGI sends them.
+SECURITY_HEADERS = [
+    (name.lower().encode("latin-1"), value.encode("latin-1"))
+    for name, value in rules.SECURITY_HEADERS.items()
+]
+NO_CACHE = {"Cache-Control": rules.PAGE_CACHE_CONTROL}
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -85,8 +55,9 @@ def embedded_settings(cls: type[S], defaults: Mapping[str, Any]) -> S:
     )
 
 
-def create_app() -> FastAPI:
-    var, frontend = var_dir(), frontend_dir()
+def create_app(settings: RunSettings | None = None) -> FastAPI:
+    settings = settings or RunSettings()
+    var, frontend = settings.var_dir, settings.frontend_dir
     var.mkdir(parents=True, exist_ok=True)
     shared = {
         "redis_url": "memory://standalone",
@@ -121,12 +92,12 @@ def create_app() -> FastAPI:
         key_source=StaticKeySource(keys.jwks),
         referral_transport=httpx.ASGITransport(app=referral),
     )
-    services = (auth, referral, profile)
+    owners = {"auth": auth, "referral": referral, "profile": profile}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            for service in services:
+            for service in owners.values():
                 await stack.enter_async_context(service.router.lifespan_context(service))
             yield
 
@@ -134,16 +105,14 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     # As through the gateway: an API URL without its trailing slash is not found, not redirected.
     app.router.redirect_slashes = False
+    static = rules.STATIC_PREFIX.strip("/")
     app.router.routes.extend(
-        [Route(path, endpoint=auth) for path in AUTH_PATHS]
-        + [Route(path, endpoint=referral) for path in REFERRAL_PATHS]
-        + [Route(path, endpoint=profile) for path in PROFILE_PATHS]
-        + [Route(path, endpoint=_page(frontend / file)) for path, file in PAGES.items()]
-        + [Route(path.rstrip("/"), endpoint=_moved(path)) for path in PAGES if path != "/"]
-        + [Mount("/static", app=_Revalidated(StaticFiles(directory=frontend / "static")))]
+        [Route(route.path, endpoint=owners[route.service]) for route in rules.API_ROUTES]
+        + [Route(path, endpoint=_page(frontend / file)) for path, file in rules.PAGES.items()]
+        + [Route(path, endpoint=_moved(page)) for path, page in rules.page_redirects().items()]
+        + [Mount(f"/{static}", app=_Revalidated(StaticFiles(directory=frontend / static)))]
     )
     app.add_middleware(EdgeMiddleware)
-    app.state.services = {"auth": auth, "referral": referral, "profile": profile}
     return app
 
 
@@ -170,7 +139,8 @@ class _Revalidated:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_revalidated(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 200:
-                headers = [*message.get("headers", []), (b"cache-control", b"no-cache")]
+                cache_control = rules.PAGE_CACHE_CONTROL.encode("latin-1")
+                headers = [*message.get("headers", []), (b"cache-control", cache_control)]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -196,7 +166,7 @@ class EdgeMiddleware:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > MAX_BODY_BYTES:
+            if len(body) > rules.MAX_BODY_BYTES:
                 response = error_response(413, "payload_too_large", "Request body too large.")
                 await response(scope, receive, self._with_headers(send))
                 return
@@ -216,7 +186,7 @@ class EdgeMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 

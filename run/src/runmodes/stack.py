@@ -1,4 +1,4 @@
-"""`python -m standalone.stack` (what `make stack` runs): the microservices topology, natively.
+"""`python -m runmodes.stack` (what `make stack` runs): the microservices topology, natively.
 
 nginx on $GATEWAY_PORT in front of three uvicorn processes, against the PostgreSQL and Redis
 that AUTH_DATABASE_URL, REFERRAL_DATABASE_URL and REDIS_URL name (local defaults; missing
@@ -28,15 +28,15 @@ from pydantic import ValidationError
 from auth_service.config import AuthSettings
 from common.migrations import ensure_postgres_database
 from common.processes import stop_process_group, wait_until_healthy
-from profile_service.config import ProfileSettings
-from referral_service.config import ReferralSettings
-from standalone.nginx import (
+from gateway_config.render import (
     DEFAULT_LOGIN_BURST,
     DEFAULT_LOGIN_RATE,
     nginx_command,
     render_native_config,
 )
-from standalone.paths import frontend_dir, var_dir
+from profile_service.config import ProfileSettings
+from referral_service.config import ReferralSettings
+from runmodes.settings import RunSettings
 
 LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 # uvicorn workers per service on a 2-core machine, chosen with `make bench` (bench/README.md).
@@ -215,6 +215,7 @@ class Child:
 def run(
     env: Mapping[str, str],
     *,
+    settings: RunSettings,
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -224,7 +225,7 @@ def run(
     Returns the exit status: 0 when asked to stop, 1 when a child kept failing, 2 when the
     configuration is refused.
     """
-    state = Path(env.get("VAR_DIR", var_dir())) / "stack"
+    state = settings.var_dir / "stack"
     state.mkdir(parents=True, exist_ok=True)
     services = services_from_env(env)
     service_env = stack_environment(env, services, state)
@@ -246,7 +247,7 @@ def run(
         auth=auth.address,
         referral=referral.address,
         profile=profile.address,
-        frontend_root=frontend_dir(),
+        frontend_root=settings.frontend_dir,
         login_rate=env.get("GATEWAY_LOGIN_RATE", DEFAULT_LOGIN_RATE),
         login_burst=int(env.get("GATEWAY_LOGIN_BURST", DEFAULT_LOGIN_BURST)),
     )
@@ -311,7 +312,7 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    sys.exit(run(dict(os.environ), stop=stop))
+    sys.exit(run(dict(os.environ), settings=RunSettings(), stop=stop))
 
 
 if __name__ == "__main__":

@@ -19,16 +19,16 @@ import pytest
 from sqlalchemy import make_url
 
 from common.processes import stop_process_group, wait_until_healthy
-from common.testing.plugin import (
+from runmodes.stack import RESTARTS_ALLOWED
+from testkit.plugin import (
     HAVE_POSTGRES,
     HAVE_REDIS,
     POSTGRES_URL,
     drop_test_database,
     free_port,
 )
-from standalone.stack import RESTARTS_ALLOWED
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -65,7 +65,7 @@ def start_stack(tmp_path: Path, **settings: str) -> tuple[subprocess.Popen[bytes
     ports = {name: free_port() for name in ("GATEWAY", "AUTH", "REFERRAL", "PROFILE")}
     env = {**os.environ, **{f"{name}_PORT": str(port) for name, port in ports.items()}, **settings}
     process = subprocess.Popen(
-        [sys.executable, "-m", "standalone.stack"],
+        [sys.executable, "-m", "runmodes.stack"],
         env={**env, "VAR_DIR": str(tmp_path)},
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
@@ -94,7 +94,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "REDIS_URL": "redis://127.0.0.1:6379/13",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "standalone.stack"],
+        [sys.executable, "-m", "runmodes.stack"],
         env=env,
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,

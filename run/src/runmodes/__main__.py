@@ -1,4 +1,4 @@
-"""`python -m standalone` (what `make run` runs): the whole system on 127.0.0.1:$PORT."""
+"""`python -m runmodes` (what `make run` runs): the whole system on 127.0.0.1:$PORT."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def main() -> None:
     # The process is its own edge: no peer's X-Forwarded-For is believed (uvicorn would take
     # one from 127.0.0.1, letting any local forwarder pick the client address the caps count).
     uvicorn.run(
-        "standalone.app:create_app",
+        "runmodes.single:create_app",
         factory=True,
         host=host,
         port=port,

@@ -1,0 +1,1 @@
+"""The gateway: its public rules (`rules`), its nginx template rendered natively (`render`)."""
