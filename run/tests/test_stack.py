@@ -27,6 +27,7 @@ from testkit.plugin import (
     drop_test_database,
     free_port,
 )
+from testkit.servers import uvicorn_pid
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,20 +46,6 @@ def accepts(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def pid_listening_on(port: int) -> int:
-    """The uvicorn process started with `--port port`, found through /proc."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"uvicorn" in args and str(port).encode() in args:
-            return int(entry.name)
-    raise LookupError(f"no uvicorn process on port {port}")
 
 
 def start_stack(tmp_path: Path, **settings: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
@@ -148,7 +135,7 @@ def group_alive(pgid: int) -> bool:
 
 
 def test_a_child_that_dies_is_started_again_while_the_rest_keep_serving(stack: Stack) -> None:
-    killed = pid_listening_on(stack.ports["REFERRAL"])
+    killed = uvicorn_pid(stack.ports["REFERRAL"])
     os.kill(killed, signal.SIGKILL)
 
     # The gateway and the other services never stop answering.
@@ -159,7 +146,7 @@ def test_a_child_that_dies_is_started_again_while_the_rest_keep_serving(stack: S
     back_in = wait_for(lambda: answers(stack.ports["REFERRAL"]), timeout=10)
 
     assert back_in < 10
-    assert pid_listening_on(stack.ports["REFERRAL"]) != killed
+    assert uvicorn_pid(stack.ports["REFERRAL"]) != killed
     assert stack.process.poll() is None
     stack.process.send_signal(signal.SIGTERM)
     output = stack.stopped()
@@ -173,7 +160,7 @@ def serving_again(port: int, killed: set[int]) -> int:
 
     def started() -> bool:
         try:
-            pid = pid_listening_on(port)
+            pid = uvicorn_pid(port)
         except LookupError:
             return False
         if pid in killed or not answers(port):

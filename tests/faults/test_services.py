@@ -7,12 +7,12 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from testkit.servers import uvicorn_pid
 from tests.faults.conftest import (
     Figures,
     Postgres,
@@ -26,24 +26,10 @@ from tests.faults.conftest import (
 pytestmark = pytest.mark.e2e
 
 
-def service_pid(port: int) -> int:
-    """The uvicorn process started with `--port port`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"uvicorn" in args and str(port).encode() in args:
-            return int(entry.name)
-    raise LookupError(f"no uvicorn process on port {port}")
-
-
 def restarted(port: int, killed: int) -> bool:
     """A service process other than `killed` serves `port` (its workers die with it)."""
     try:
-        return service_pid(port) != killed and answers(f"http://127.0.0.1:{port}/healthz")
+        return uvicorn_pid(port) != killed and answers(f"http://127.0.0.1:{port}/healthz")
     except LookupError:
         return False
 
@@ -62,7 +48,7 @@ def test_a_killed_service_is_back_within_10_s_while_the_others_answer(
     others = [name for name in ("auth", "referral", "profile") if name != victim]
     with Traffic(stack.url, users[:40]):
         time.sleep(0.5)
-        killed = service_pid(stack.ports[victim])
+        killed = uvicorn_pid(stack.ports[victim])
         os.kill(killed, signal.SIGKILL)
         killed_at = time.monotonic()
         # The gateway and the others never stop answering.
@@ -102,7 +88,7 @@ def test_the_profile_answers_again_after_a_storm_of_failures(
         assert set(pool.map(garbage, range(400))) == {401}
 
     # Referral goes away while profiles that must be rebuilt keep coming, four at a time.
-    killed = service_pid(stack.ports["referral"])
+    killed = uvicorn_pid(stack.ports["referral"])
     os.kill(killed, signal.SIGKILL)
 
     def rebuild(index: int) -> int:

@@ -54,3 +54,17 @@ def uvicorn_command(app_factory: str, *, port: int) -> list[str]:
         "--no-access-log",
         "--no-proxy-headers",
     ]
+
+
+def uvicorn_pid(port: int) -> int:
+    """The uvicorn process started with `--port port` (a supervisor's, with workers), from /proc."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"uvicorn" in args and str(port).encode() in args:
+            return int(entry.name)
+    raise LookupError(f"no uvicorn process on port {port}")
