@@ -1,6 +1,5 @@
 """The OTP scripts on the in-process store (the single-process mode runs them there too)."""
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import fakeredis
@@ -16,6 +15,7 @@ from auth_service.otp import (
     looks_like_login_id,
     new_login_id,
 )
+from testkit.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -35,32 +35,12 @@ POLICY = OtpPolicy(
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[fakeredis.FakeAsyncRedis]:
-    client = fakeredis.FakeAsyncRedis(decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-def store_with(redis: fakeredis.FakeAsyncRedis, clock: Clock, **policy: int) -> OtpStore:
+def store_with(redis: fakeredis.FakeAsyncRedis, clock: ManualClock, **policy: int) -> OtpStore:
     return OtpStore(redis, secret=b"k", policy=replace(POLICY, **policy), clock=clock)
 
 
 @pytest.fixture
-def store(redis: fakeredis.FakeAsyncRedis, clock: Clock) -> OtpStore:
+def store(redis: fakeredis.FakeAsyncRedis, clock: ManualClock) -> OtpStore:
     return store_with(redis, clock)
 
 
@@ -210,7 +190,7 @@ async def test_a_success_resets_the_streak(store: OtpStore) -> None:
 
 
 async def test_wrong_codes_from_one_address_are_capped_across_phones(
-    store: OtpStore, clock: Clock
+    store: OtpStore, clock: ManualClock
 ) -> None:
     outcomes = []
     for index in range(25):
@@ -232,7 +212,7 @@ async def test_wrong_codes_from_one_address_are_capped_across_phones(
 
 
 async def test_the_cooldown_holds_only_while_a_live_code_exists(
-    redis: fakeredis.FakeAsyncRedis, clock: Clock
+    redis: fakeredis.FakeAsyncRedis, clock: ManualClock
 ) -> None:
     store = store_with(redis, clock, resend_cooldown_seconds=60)
     login_id = await sent(store)
@@ -245,7 +225,7 @@ async def test_the_cooldown_holds_only_while_a_live_code_exists(
 
 
 async def test_hourly_cap_per_phone_is_a_sliding_window(
-    redis: fakeredis.FakeAsyncRedis, clock: Clock
+    redis: fakeredis.FakeAsyncRedis, clock: ManualClock
 ) -> None:
     store = store_with(redis, clock, max_sends_per_phone=3)
     for minute in range(3):
@@ -258,7 +238,7 @@ async def test_hourly_cap_per_phone_is_a_sliding_window(
     assert await wait(store) > 0
 
 
-async def test_hourly_cap_per_client(redis: fakeredis.FakeAsyncRedis, clock: Clock) -> None:
+async def test_hourly_cap_per_client(redis: fakeredis.FakeAsyncRedis, clock: ManualClock) -> None:
     store = store_with(redis, clock, max_sends_per_ip=2)
     assert await wait(store, phone="9990000001") == 0
     assert await wait(store, phone="9990000002") == 0
@@ -266,7 +246,9 @@ async def test_hourly_cap_per_client(redis: fakeredis.FakeAsyncRedis, clock: Clo
     assert await wait(store, phone="9990000003", client=THERE) == 0
 
 
-async def test_refused_sends_are_not_counted(redis: fakeredis.FakeAsyncRedis, clock: Clock) -> None:
+async def test_refused_sends_are_not_counted(
+    redis: fakeredis.FakeAsyncRedis, clock: ManualClock
+) -> None:
     store = store_with(redis, clock, max_sends_per_phone=1)
     assert await wait(store) == 0
     clock.now += 1800
@@ -277,7 +259,7 @@ async def test_refused_sends_are_not_counted(redis: fakeredis.FakeAsyncRedis, cl
 
 
 async def test_a_send_taken_back_counts_towards_nothing(
-    redis: fakeredis.FakeAsyncRedis, clock: Clock
+    redis: fakeredis.FakeAsyncRedis, clock: ManualClock
 ) -> None:
     store = store_with(redis, clock, max_sends_per_phone=1, resend_cooldown_seconds=60)
     login_id = await sent(store)

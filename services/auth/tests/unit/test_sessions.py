@@ -1,36 +1,15 @@
 """Refresh sessions: rotation, the grace for a just-retired token, reuse, revocation."""
 
-from collections.abc import AsyncIterator
-
 import fakeredis
 import pytest
 
 from auth_service.sessions import RefreshRejected, Sessions
 from common.revocation import revoked_session_key
+from testkit.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 
 PHONE = "9991234567"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[fakeredis.FakeAsyncRedis]:
-    client = fakeredis.FakeAsyncRedis(decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 async def stored(redis: fakeredis.FakeAsyncRedis) -> dict[str, tuple[str, int]]:
@@ -49,7 +28,7 @@ async def stored(redis: fakeredis.FakeAsyncRedis) -> dict[str, tuple[str, int]]:
 
 
 @pytest.fixture
-def sessions(redis: fakeredis.FakeAsyncRedis, clock: Clock) -> Sessions:
+def sessions(redis: fakeredis.FakeAsyncRedis, clock: ManualClock) -> Sessions:
     return Sessions(redis, ttl_seconds=1000, grace_seconds=10, revocation_seconds=605, clock=clock)
 
 
@@ -63,7 +42,7 @@ async def test_rotation_hands_out_the_next_token_of_the_session(sessions: Sessio
 
 
 async def test_the_retired_token_within_the_grace_gets_the_same_successor(
-    sessions: Sessions, clock: Clock
+    sessions: Sessions, clock: ManualClock
 ) -> None:
     first = await sessions.start(user_id=7, phone=PHONE, user_agent="test")
     second = await sessions.rotate(first.token)
@@ -75,7 +54,7 @@ async def test_the_retired_token_within_the_grace_gets_the_same_successor(
 
 
 async def test_the_retired_token_after_the_grace_revokes_the_session(
-    sessions: Sessions, clock: Clock, redis: fakeredis.FakeAsyncRedis
+    sessions: Sessions, clock: ManualClock, redis: fakeredis.FakeAsyncRedis
 ) -> None:
     first = await sessions.start(user_id=7, phone=PHONE, user_agent="test")
     second = await sessions.rotate(first.token)
