@@ -17,6 +17,7 @@ PUBLIC_API = [
     ("GET", "/profile/api_profile/", "profile"),
     ("POST", "/referral_system/api_invite_code_activation/", "referral"),
     ("GET", "/referral_system/api_invited_users/", "referral"),
+    ("GET", "/referral_system/api_invited_users.csv", "referral"),
 ]
 
 # Each service's internal endpoints, and ways of spelling a path that lead to them.
@@ -35,6 +36,10 @@ NEVER_ROUTED = [
     "/authentication/api_number_input/%2e%2e/%2e%2e/metrics",
     "/profile/api_profile/%2E%2E/%2E%2E/internal/users/me",
     "/referral_system/api_invited_users/..%2f..%2finternal/referral/profile",
+    "/referral_system/api_invited_users.csv/",
+    "/referral_system/api_invited_users.CSV",
+    "/referral_system/api_invited_users.csv/../../metrics",
+    "/referral_system/api_invited_users/.csv",
     "/authentication/api_number_input/%2e%2e%2f%2e%2e%2fhealthz",
     "/authentication/healthz",
     "/authentication/metrics",

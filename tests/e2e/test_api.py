@@ -341,6 +341,28 @@ def test_invited_users_page_past_one_hundred(client: httpx.Client) -> None:
     )
 
 
+def test_the_csv_export_lists_an_invitee_after_an_activation(client: httpx.Client) -> None:
+    owner, invitee = sign_in(client), sign_in(client)
+    csv_url = "/referral_system/api_invited_users.csv"
+    assert client.get(csv_url, headers=owner.headers).text == "id,phone,activated_at\r\n"
+
+    done = activate(client, invitee, profile(client, owner)["invite_code"])
+    assert done.status_code == 200, done.text
+    # As a page's plain link sends it: the access cookie alone.
+    response = client.get(csv_url, headers={"Cookie": f"access_token={owner.access_token}"})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"] == 'attachment; filename="invited_users.csv"'
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.text == (
+        f"id,phone,activated_at\r\n"
+        f"{invitee.user_id},{invitee.phone},{done.json()['activated_at']}\r\n"
+    )
+    assert_error(client.get(csv_url), 401, "not_authenticated")
+
+
 # --- the browser's way: cookies ------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ API_ROUTES = (
     ApiRoute("/profile/api_profile/", "profile"),
     ApiRoute("/referral_system/api_invite_code_activation/", "referral"),
     ApiRoute("/referral_system/api_invited_users/", "referral"),
+    ApiRoute("/referral_system/api_invited_users.csv", "referral"),
 )
 
 # Each page's URL and its file in the frontend folder. The URL without its trailing slash is

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
 from common.errors import VALIDATION_CODE, openapi_errors
-from referral_service import service
+from referral_service import export, service
 from referral_service.deps import STATE_CHANGE, ActivatingPrincipal, CurrentPrincipal, StateDep
 from referral_service.schemas import (
     ActivationRequest,
@@ -65,6 +66,27 @@ async def invited_users(
         state.engine, inviter_id=principal.user_id, limit=size, cursor=cursor
     )
     return InvitedUsersPage.of(page)
+
+
+@public_router.get(
+    "/api_invited_users.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {export.CSV_MEDIA_TYPE: {}}, "description": "`id,phone,activated_at`"},
+        **openapi_errors(401, 503),
+    },
+)
+async def invited_users_csv(principal: CurrentPrincipal, state: StateDep) -> StreamingResponse:
+    """Every user who activated the caller's code, newest first, as a CSV download."""
+    batches = await service.invitee_export(state.engine, inviter_id=principal.user_id)
+    return StreamingResponse(
+        export.csv_chunks(batches),
+        media_type=export.CSV_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.CSV_FILENAME}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @internal_router.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 INVITED_USERS_PATH = "/referral_system/api_invited_users/"
 # With 62**6 codes a single collision is already rare; this many in a row means a broken generator.
 MAX_CODE_DRAWS = 10
+# Invitees read per statement by the CSV export: a few hundred kilobytes of CSV, well within
+# the statement timeout, and no connection held while the client reads them.
+EXPORT_BATCH_SIZE = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +177,41 @@ async def invited_users(
     items = [Invitee(id=row[0], phone=row[1], activated_at=row[2]) for row in rows[:limit]]
     more = len(rows) > limit
     return InviteePage(items=items, next_url=_next_url(items[-1], limit) if more else None)
+
+
+async def invitee_export(
+    engine: AsyncEngine, *, inviter_id: int, batch_size: int = EXPORT_BATCH_SIZE
+) -> AsyncIterator[list[Invitee]]:
+    """Every invitee of this user, newest first, `batch_size` at a time; the last batch is short.
+
+    The first batch is read before this returns, so a database that does not answer is an
+    error the caller can still answer with (503), not a broken download. Each batch is one
+    keyset statement after the previous batch's last row, as the pages are: no connection or
+    transaction is held while the caller sends a batch on, and invitees who arrive meanwhile
+    (newer than the first row) neither shift nor repeat rows.
+    """
+    first = await _invitee_batch(engine, inviter_id, batch_size, before=None)
+    return _invitee_batches(engine, inviter_id, batch_size, first)
+
+
+async def _invitee_batches(
+    engine: AsyncEngine, inviter_id: int, batch_size: int, batch: list[Invitee]
+) -> AsyncIterator[list[Invitee]]:
+    while batch:
+        yield batch
+        if len(batch) < batch_size:
+            return
+        last = batch[-1]
+        batch = await _invitee_batch(
+            engine, inviter_id, batch_size, before=(last.activated_at, last.id)
+        )
+
+
+async def _invitee_batch(
+    engine: AsyncEngine, inviter_id: int, limit: int, *, before: tuple[datetime, int] | None
+) -> list[Invitee]:
+    rows = await repository.invitees(engine, inviter_id=inviter_id, limit=limit, before=before)
+    return [Invitee(id=row[0], phone=row[1], activated_at=row[2]) for row in rows]
 
 
 async def profile(engine: AsyncEngine, *, user_id: int, phone: str, limit: int) -> ReferralProfile:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,48 @@ def database_url(
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'referral.db'}"
+
+
+@pytest.fixture
+def jwks_url(jwks: dict[str, Any]) -> Iterator[str]:
+    """The test's public key served over HTTP, as the auth service serves its own."""
+    body = json.dumps(jwks).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/authentication/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def service_env(
+    database_url: str, redis_url: str, jwt_settings: dict[str, str], jwks_url: str
+) -> dict[str, str]:
+    """The environment of a referral process (uvicorn) on the test's stores and keys."""
+    return {
+        "REFERRAL_DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWKS_URL": jwks_url,
+        "JWT_ISSUER": jwt_settings["jwt_issuer"],
+        "JWT_AUDIENCE": jwt_settings["jwt_audience"],
+        "APP_ENV": "test",
+    }
 
 
 @pytest.fixture

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -26,47 +23,10 @@ pytestmark = pytest.mark.usefixtures("require_postgres")
 
 
 @pytest.fixture
-def jwks_url(jwks: dict[str, Any]) -> Iterator[str]:
-    """The test's public key served over HTTP, as the auth service serves its own."""
-    body = json.dumps(jwks).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/authentication/.well-known/jwks.json"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def base_url(
-    database_url: str, redis_url: str, jwt_settings: dict[str, str], jwks_url: str, tmp_path: Path
-) -> Iterator[str]:
+def base_url(service_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {
-        "REFERRAL_DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "JWKS_URL": jwks_url,
-        "JWT_ISSUER": jwt_settings["jwt_issuer"],
-        "JWT_AUDIENCE": jwt_settings["jwt_audience"],
-        "APP_ENV": "test",
-        # 99 of the 100 are refused: the cap on refusals would answer some of them 429 instead.
-        "ACTIVATION_FAILURES_PER_USER_PER_HOUR": "1000",
-    }
+    # 99 of the 100 are refused: the cap on refusals would answer some of them 429 instead.
+    env = {**service_env, "ACTIVATION_FAILURES_PER_USER_PER_HOUR": "1000"}
     command = uvicorn_command("referral_service.main:create_app", port=port)
     url = f"http://127.0.0.1:{port}"
     with running_process(

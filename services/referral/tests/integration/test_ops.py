@@ -14,6 +14,7 @@ from testkit.plugin import POSTGRES_URL, free_port
 
 ACTIVATE = "/referral_system/api_invite_code_activation/"
 INVITED = "/referral_system/api_invited_users/"
+CSV = "/referral_system/api_invited_users.csv"
 PROFILE = "/internal/referral/profile"
 
 Bearer = Callable[[int], dict[str, str]]
@@ -82,8 +83,11 @@ def test_database_gone_means_not_ready_and_503(
 
     ready = client.get("/readyz")
     response = client.get(PROFILE, headers=bearer(1))
+    # The export reads its first rows before it answers: an error, not a broken download.
+    export = client.get(CSV, headers=bearer(1))
 
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "unavailable"
-    assert response.status_code == 503
-    assert response.json()["code"] == "service_unavailable"
+    for answer in (response, export):
+        assert answer.status_code == 503
+        assert answer.json()["code"] == "service_unavailable"
