@@ -17,11 +17,12 @@ PAGES = {
 }
 HOOKS: dict[str, set[str]] = {
     "/": set(),
-    "/number_input/": {"phone-form", "phone", "phone-submit"},
+    "/number_input/": {"login-card", "checking", "phone-form", "phone", "phone-submit"},
     "/otp_input/": {
         "otp-form",
         "otp",
         "otp-submit",
+        "otp-validity",
         "resend",
         "countdown",
         "dev-sms",
@@ -37,7 +38,10 @@ HOOKS: dict[str, set[str]] = {
         "invite-code-input",
         "activate-submit",
         "activate-error",
+        "activate-status",
         "invited-count",
+        "invited-summary",
+        "invited-csv",
         "invited-list",
         "show-more",
         "logout",
@@ -171,7 +175,7 @@ def test_both_languages_have_the_same_keys(keys: dict[str, set[str]]) -> None:
 
 
 def test_every_script_key_is_translated(keys: dict[str, set[str]]) -> None:
-    pattern = re.compile(r'(?:setText\([^,]+, |key: )"([\w.]+)"')
+    pattern = re.compile(r'(?:setText\([^,]+, |setBusy\([^,]+, true, |key: )"([\w.]+)"')
     used = {
         key
         for script in (FRONTEND / "static" / "js").glob("*.js")
@@ -183,3 +187,20 @@ def test_every_script_key_is_translated(keys: dict[str, set[str]]) -> None:
 
 def test_contract_errors_have_words(keys: dict[str, set[str]]) -> None:
     assert {f"err.{code}" for code in CONTRACT_ERROR_CODES} <= keys["ru"]
+
+
+def test_code_fields_have_no_length_limit_that_would_cut_a_paste() -> None:
+    """A pasted SMS or " VD6QA8 " must reach the page script whole; the script keeps the code."""
+    assert "maxlength" not in parse(PAGES["/otp_input/"]).by_id("otp")[1]
+    assert "maxlength" not in parse(PAGES["/profile/"]).by_id("invite-code-input")[1]
+
+
+def test_the_sign_in_form_waits_for_the_session_check() -> None:
+    """A signed-in visitor is sent on to the profile without the form flashing first."""
+    assert "hidden" in parse(PAGES["/number_input/"]).by_id("login-card")[1]
+
+
+def test_the_csv_link_downloads_the_export() -> None:
+    attrs = parse(PAGES["/profile/"]).by_id("invited-csv")[1]
+    assert attrs["href"] == "/referral_system/api_invited_users.csv"
+    assert "download" in attrs and "hidden" in attrs

@@ -14,6 +14,7 @@ export const API = Object.freeze({
   logout: "/authentication/api_logout/",
   profile: "/profile/api_profile/",
   activate: "/referral_system/api_invite_code_activation/",
+  invitedCsv: "/referral_system/api_invited_users.csv",
 });
 
 const LANGUAGES = ["ru", "en"];
@@ -27,6 +28,47 @@ function ruPlural(n, one, few, many) {
   if (units >= 2 && units <= 4) return few;
   return many;
 }
+
+/** A wait or a countdown in units: [[42, "s"]], [[1, "min"], [5, "s"]], [[2, "h"], [3, "min"]]. */
+function durationParts(seconds) {
+  if (seconds < 60) return [[seconds, "s"]];
+  if (seconds < 3600) return [[Math.floor(seconds / 60), "min"], [seconds % 60, "s"]].filter(([n]) => n);
+  const minutes = Math.ceil(seconds / 60);
+  return [[Math.floor(minutes / 60), "h"], [minutes % 60, "min"]].filter(([n]) => n);
+}
+
+const UNITS_RU = { s: "с", min: "мин", h: "ч" };
+
+function durationRu(seconds) {
+  return durationParts(seconds).map(([n, unit]) => `${n} ${UNITS_RU[unit]}`).join(" ");
+}
+
+function durationEn(seconds) {
+  return durationParts(seconds).map(([n, unit]) => `${n} ${unit}`).join(" ");
+}
+
+/** How long a code stays valid, to the minute (to the second in its last minute). */
+function remainingRu(seconds) {
+  return seconds < 60 ? `${seconds} с` : `${Math.ceil(seconds / 60)} мин`;
+}
+
+function remainingEn(seconds) {
+  return seconds < 60 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`;
+}
+
+const OTP_GONE_RU = {
+  expired: "Срок действия кода истёк. Запросите новый код — это можно сделать сразу.",
+  attempts_exhausted:
+    "Код введён неверно слишком много раз и больше не действует. Запросите новый код — это можно сделать сразу.",
+  no_pending_login: "Для этого номера нет действующего кода. Запросите новый код.",
+};
+
+const OTP_GONE_EN = {
+  expired: "This code has expired. Request a new one — you can do it right away.",
+  attempts_exhausted:
+    "This code was entered wrongly too many times and no longer works. Request a new one — you can do it right away.",
+  no_pending_login: "There is no valid code for this number. Request a new one.",
+};
 
 function waitRu(seconds) {
   if (!seconds) return "Попробуйте позже.";
@@ -48,6 +90,7 @@ const DICTIONARY = {
     "lang.toggle": "English",
     "common.loading": "Загрузка…",
     "common.noscript": "Для работы сайта нужен JavaScript.",
+    "common.working": "Подождите…",
     "home.title": "Реферальная система",
     "phone.title": "Вход — Реферальная система",
     "phone.heading": "Вход и регистрация",
@@ -55,6 +98,7 @@ const DICTIONARY = {
     "phone.label": "Номер телефона",
     "phone.hint": "Например: +7 999 123-45-67, 8 999 123 45 67 или 9991234567",
     "phone.submit": "Получить код",
+    "phone.busy": "Отправляем код…",
     "phone.empty": "Введите номер телефона.",
     "otp.title": "Код из SMS — Реферальная система",
     "otp.heading": "Код из SMS",
@@ -63,8 +107,11 @@ const DICTIONARY = {
     "otp.label": "Код подтверждения",
     "otp.hint": (p) => `${p.length} ${ruPlural(p.length, "цифра", "цифры", "цифр")}`,
     "otp.submit": "Войти",
+    "otp.busy": "Проверяем код…",
     "otp.resend": "Отправить код ещё раз",
-    "otp.countdown": (p) => `Новый код можно запросить через ${p.time}`,
+    "otp.resendBusy": "Отправляем код…",
+    "otp.countdown": (p) => `Новый код можно запросить через ${durationRu(p.seconds)}`,
+    "otp.validUntil": (p) => `Код действует до ${formatTime(p.until)} (осталось ${remainingRu(p.seconds)}).`,
     "otp.resent": "Новый код отправлен.",
     "otp.devTitle": "Симуляция SMS",
     "otp.devNote": "Режим разработки: настоящее SMS не отправлялось, сервер показывает его здесь.",
@@ -84,22 +131,31 @@ const DICTIONARY = {
     "profile.activateLabel": "Инвайт-код",
     "profile.activateHint": "6 символов: латинские буквы и цифры, регистр важен.",
     "profile.activateSubmit": "Активировать",
-    "profile.activatedNow": "Инвайт-код активирован.",
+    "profile.activateBusy": "Активируем…",
+    "profile.activatedNow": (p) => `Готово: инвайт-код ${p.code} активирован.`,
     "profile.invitedHeading": "Приглашённые пользователи",
     "profile.invitedEmpty": "Пока никого. Поделитесь своим кодом!",
+    "profile.invitedSummary": (p) =>
+      `${p.count} ${ruPlural(p.count, "приглашённый", "приглашённых", "приглашённых")}, последний — ${formatDateTime(p.newest)}.`,
+    "profile.reveal": "Показать номер",
+    "profile.downloadCsv": "Скачать CSV",
     "profile.showMore": "Показать ещё",
+    "profile.showMoreBusy": "Загружаем…",
     "profile.logout": "Выйти",
+    "profile.logoutBusy": "Выходим…",
     "profile.retry": "Повторить",
     "err.network": "Нет связи с сервером. Проверьте подключение и попробуйте ещё раз.",
     "err.generic": "Что-то пошло не так. Попробуйте ещё раз.",
     "err.invalid_phone": "Неверный номер. Нужно 10 цифр после +7 или 8, например +7 999 123-45-67.",
     "err.too_many_requests": (p) => `Слишком много попыток. ${waitRu(p.seconds)}`,
+    "err.send_wait": (p) =>
+      p.seconds ? `Новый код можно запросить через ${durationRu(p.seconds)}.` : "Новый код можно будет запросить чуть позже.",
     "err.invalid_otp_format": (p) => `Введите код из ${p.length} ${ruPlural(p.length, "цифры", "цифр", "цифр")}.`,
     "err.invalid_otp": (p) =>
       p.attempts_left > 0
         ? `Неверный код. Осталось попыток: ${p.attempts_left}.`
         : "Неверный код. Попыток не осталось: запросите новый код.",
-    "err.otp_expired": "Код истёк или попытки закончились. Запросите новый код.",
+    "err.otp_expired": (p) => OTP_GONE_RU[p.reason] ?? OTP_GONE_RU.expired,
     "err.sms_unavailable": "Не удалось отправить SMS. Попробуйте позже.",
     "err.not_authenticated": "Сессия истекла. Войдите снова.",
     "err.upstream_unavailable": "Сервис временно недоступен. Попробуйте через минуту.",
@@ -116,6 +172,7 @@ const DICTIONARY = {
     "lang.toggle": "Русский",
     "common.loading": "Loading…",
     "common.noscript": "This site needs JavaScript.",
+    "common.working": "Please wait…",
     "home.title": "Referral system",
     "phone.title": "Sign in — Referral system",
     "phone.heading": "Sign in or sign up",
@@ -123,6 +180,7 @@ const DICTIONARY = {
     "phone.label": "Phone number",
     "phone.hint": "For example: +7 999 123-45-67, 8 999 123 45 67 or 9991234567",
     "phone.submit": "Get a code",
+    "phone.busy": "Sending the code…",
     "phone.empty": "Enter your phone number.",
     "otp.title": "SMS code — Referral system",
     "otp.heading": "Code from the SMS",
@@ -131,8 +189,11 @@ const DICTIONARY = {
     "otp.label": "Verification code",
     "otp.hint": (p) => `${p.length} digits`,
     "otp.submit": "Sign in",
+    "otp.busy": "Checking the code…",
     "otp.resend": "Send a new code",
-    "otp.countdown": (p) => `You can request a new code in ${p.time}`,
+    "otp.resendBusy": "Sending the code…",
+    "otp.countdown": (p) => `You can request a new code in ${durationEn(p.seconds)}`,
+    "otp.validUntil": (p) => `The code is valid until ${formatTime(p.until)} (${remainingEn(p.seconds)} left).`,
     "otp.resent": "A new code has been sent.",
     "otp.devTitle": "Simulated SMS",
     "otp.devNote": "Development mode: no real SMS was sent, the server shows it here.",
@@ -152,22 +213,31 @@ const DICTIONARY = {
     "profile.activateLabel": "Invite code",
     "profile.activateHint": "6 characters: Latin letters and digits, case-sensitive.",
     "profile.activateSubmit": "Activate",
-    "profile.activatedNow": "Invite code activated.",
+    "profile.activateBusy": "Activating…",
+    "profile.activatedNow": (p) => `Done: the invite code ${p.code} is activated.`,
     "profile.invitedHeading": "Invited users",
     "profile.invitedEmpty": "Nobody yet. Share your code!",
+    "profile.invitedSummary": (p) =>
+      `${p.count} invited, the newest on ${formatDateTime(p.newest)}.`,
+    "profile.reveal": "Show number",
+    "profile.downloadCsv": "Download CSV",
     "profile.showMore": "Show more",
+    "profile.showMoreBusy": "Loading…",
     "profile.logout": "Log out",
+    "profile.logoutBusy": "Logging out…",
     "profile.retry": "Try again",
     "err.network": "Cannot reach the server. Check your connection and try again.",
     "err.generic": "Something went wrong. Please try again.",
     "err.invalid_phone": "Invalid number: it needs 10 digits after +7 or 8, e.g. +7 999 123-45-67.",
     "err.too_many_requests": (p) => `Too many attempts. ${waitEn(p.seconds)}`,
+    "err.send_wait": (p) =>
+      p.seconds ? `You can request a new code in ${durationEn(p.seconds)}.` : "You can request a new code a little later.",
     "err.invalid_otp_format": (p) => `Enter the ${p.length}-digit code.`,
     "err.invalid_otp": (p) =>
       p.attempts_left > 0
         ? `Wrong code. Attempts left: ${p.attempts_left}.`
         : "Wrong code. No attempts left: request a new code.",
-    "err.otp_expired": "The code has expired or has no tries left. Request a new code.",
+    "err.otp_expired": (p) => OTP_GONE_EN[p.reason] ?? OTP_GONE_EN.expired,
     "err.sms_unavailable": "The SMS could not be sent. Please try again later.",
     "err.not_authenticated": "Your session has expired. Please sign in again.",
     "err.upstream_unavailable": "The service is temporarily unavailable. Try again in a minute.",
@@ -206,8 +276,19 @@ function storageRemove(storage, key) {
   }
 }
 
+/** The first of the browser's preferred languages that the pages speak; Russian otherwise. */
+function browserLanguage() {
+  const preferred = navigator.languages?.length ? navigator.languages : [navigator.language];
+  for (const tag of preferred) {
+    const primary = String(tag ?? "").toLowerCase().split("-")[0];
+    if (LANGUAGES.includes(primary)) return primary;
+  }
+  return "ru";
+}
+
+// A switch made on an earlier visit wins over the browser's preference.
 const savedLang = storageGet("localStorage", LANG_KEY);
-let lang = LANGUAGES.includes(savedLang) ? savedLang : "ru";
+let lang = LANGUAGES.includes(savedLang) ? savedLang : browserLanguage();
 
 export function t(key, params = {}) {
   const entry = DICTIONARY[lang][key] ?? DICTIONARY.ru[key] ?? key;
@@ -227,6 +308,12 @@ export function formatDateTime(iso) {
   if (Number.isNaN(date.getTime())) return iso;
   const locale = lang === "ru" ? "ru-RU" : "en-GB";
   return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(date);
+}
+
+/** A moment (ms since the epoch) as a time of day: `14:35`, `2:35 PM`. */
+export function formatTime(ms) {
+  const locale = lang === "ru" ? "ru-RU" : "en-US";
+  return new Intl.DateTimeFormat(locale, { timeStyle: "short" }).format(new Date(ms));
 }
 
 function applyLanguage() {
@@ -319,6 +406,16 @@ export async function api(path, { method = "GET", body, auth = true } = {}) {
   return result;
 }
 
+/**
+ * Whether the browser holds a live session, refreshing an expired access token once (the
+ * cookies are HttpOnly: only the server can tell). null when the server cannot be reached.
+ */
+export async function hasSession() {
+  let result = await send(API.profile, "GET");
+  if (result.status === 401 && (await refreshSession())) result = await send(API.profile, "GET");
+  return result.status === 0 ? null : result.ok;
+}
+
 /** The words for a failed call: {key, params} for `showMessage`. */
 export function describeError(result, extra = {}) {
   if (result.status === 0) return { key: "err.network" };
@@ -331,8 +428,15 @@ export function describeError(result, extra = {}) {
     seconds: result.retryAfter ?? undefined,
     attempts_left: result.data.attempts_left,
     activated_invite_code: result.data.activated_invite_code,
+    reason: result.data.reason,
   };
   return { key, params };
+}
+
+/** Like `describeError`, for asking for a code: a refusal says when a new code can be had. */
+export function describeSendError(result) {
+  if (result.status !== 429) return describeError(result);
+  return { key: "err.send_wait", params: { seconds: result.retryAfter ?? undefined } };
 }
 
 // --- UI helpers --------------------------------------------------------------------------
@@ -355,9 +459,21 @@ export function clearMessage(element) {
 
 const focusBeforeBusy = new WeakSet();
 
-/** Disables a button while its request runs; a keyboard user's focus comes back to it after. */
-export function setBusy(button, busy) {
+/**
+ * While its request runs a button is disabled, marked aria-busy and says `busyKey`; after, it
+ * says its own words again and a keyboard user's focus comes back to it.
+ */
+export function setBusy(button, busy, busyKey = "common.working") {
+  const wasBusy = button.getAttribute("aria-busy") === "true";
   if (busy && document.activeElement === button) focusBeforeBusy.add(button);
+  if (busy && !wasBusy) {
+    button.dataset.idleKey = button.dataset.i18n ?? "";
+    setText(button, busyKey);
+  } else if (!busy && wasBusy) {
+    const idleKey = button.dataset.idleKey;
+    delete button.dataset.idleKey;
+    if (idleKey) setText(button, idleKey);
+  }
   button.disabled = busy;
   button.setAttribute("aria-busy", String(busy));
   if (busy || !focusBeforeBusy.delete(button)) return;
@@ -376,19 +492,51 @@ export function formatPhone(phone) {
   return match ? `+7 ${match[1]} ${match[2]}-${match[3]}-${match[4]}` : String(phone ?? "");
 }
 
+/** `9991234567` → `+7 999 ***-**-67`: enough to recognise, not enough to read over a shoulder. */
+export function maskPhone(phone) {
+  const match = /^(\d{3})\d{5}(\d{2})$/.exec(phone ?? "");
+  return match ? `+7 ${match[1]} ***-**-${match[2]}` : "***";
+}
+
 // --- The login in progress, handed from /number_input/ to /otp_input/ ----------------------
 
-const PENDING = { phone: "login.phone", otpLength: "login.otpLength", resendAt: "login.resendAt" };
+const PENDING = {
+  phone: "login.phone",
+  otpLength: "login.otpLength",
+  resendAt: "login.resendAt",
+  expiresAt: "login.expiresAt",
+  dead: "login.dead",
+};
 const DEFAULT_OTP_LENGTH = 4;
 
 export const pendingLogin = {
   /** Stores the answer of POST api_number_input and returns what `load` would. */
-  save({ phone, otp_length: otpLength = DEFAULT_OTP_LENGTH, resend_in: resendIn = 0 }) {
-    const login = { phone, otpLength, resendAt: Date.now() + resendIn * 1000 };
+  save({
+    phone,
+    otp_length: otpLength = DEFAULT_OTP_LENGTH,
+    resend_in: resendIn = 0,
+    expires_in: expiresIn = 0,
+  }) {
+    const now = Date.now();
+    const login = {
+      phone,
+      otpLength,
+      resendAt: now + resendIn * 1000,
+      // Counted from the answer's arrival, so the page never thinks a code lives longer than it does.
+      expiresAt: expiresIn > 0 ? now + expiresIn * 1000 : 0,
+      dead: "",
+    };
     storageSet("sessionStorage", PENDING.phone, phone);
     storageSet("sessionStorage", PENDING.otpLength, String(otpLength));
     storageSet("sessionStorage", PENDING.resendAt, String(login.resendAt));
+    storageSet("sessionStorage", PENDING.expiresAt, String(login.expiresAt));
+    storageRemove("sessionStorage", PENDING.dead);
     return login;
+  },
+  /** Remembers that the code no longer works, and why; a new one may be asked for at once. */
+  markDead(reason) {
+    storageSet("sessionStorage", PENDING.dead, reason);
+    storageSet("sessionStorage", PENDING.resendAt, "0");
   },
   /** Pushes the next allowed resend `seconds` into the future and returns that moment. */
   delayResend(seconds) {
@@ -404,6 +552,8 @@ export const pendingLogin = {
       phone,
       otpLength: Number.isInteger(otpLength) && otpLength > 0 ? otpLength : DEFAULT_OTP_LENGTH,
       resendAt: Number(storageGet("sessionStorage", PENDING.resendAt)) || 0,
+      expiresAt: Number(storageGet("sessionStorage", PENDING.expiresAt)) || 0,
+      dead: storageGet("sessionStorage", PENDING.dead) ?? "",
     };
   },
   clear() {

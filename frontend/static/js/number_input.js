@@ -3,8 +3,10 @@ import {
   PAGES,
   api,
   clearMessage,
-  describeError,
+  describeSendError,
+  hasSession,
   initPage,
+  leaveFor,
   markInvalid,
   pendingLogin,
   setBusy,
@@ -13,12 +15,18 @@ import {
 
 initPage();
 
+// A signed-in visitor has nothing to do here; the form stays hidden until that is known.
+if (await hasSession()) await leaveFor(PAGES.profile);
+
 const form = document.getElementById("phone-form");
 const input = document.getElementById("phone");
 const submit = document.getElementById("phone-submit");
 const error = document.getElementById("error");
 
 input.value = pendingLogin.load()?.phone ?? "";
+document.getElementById("checking").hidden = true;
+document.getElementById("login-card").hidden = false;
+input.focus();
 
 function fail(message) {
   showMessage(error, message);
@@ -35,11 +43,11 @@ form.addEventListener("submit", async (event) => {
     fail({ key: "phone.empty" });
     return;
   }
-  setBusy(submit, true);
+  setBusy(submit, true, "phone.busy");
   const result = await api(API.numberInput, { method: "POST", body: { phone }, auth: false });
   setBusy(submit, false);
   if (!result.ok) {
-    fail(describeError(result));
+    fail(describeSendError(result));
     return;
   }
   pendingLogin.save(result.data);

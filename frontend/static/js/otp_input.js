@@ -5,6 +5,7 @@ import {
   clearMessage,
   clearText,
   describeError,
+  describeSendError,
   formatPhone,
   initPage,
   leaveFor,
@@ -28,42 +29,24 @@ const input = document.getElementById("otp");
 const submit = document.getElementById("otp-submit");
 const resend = document.getElementById("resend");
 const countdown = document.getElementById("countdown");
+const validity = document.getElementById("otp-validity");
 const error = document.getElementById("error");
 const status = document.getElementById("status");
 const devPanel = document.getElementById("dev-sms");
 
 function setOtpLength(length) {
   login.otpLength = length;
-  input.maxLength = length;
   input.minLength = length;
   setText(document.getElementById("otp-hint"), "otp.hint", { length });
 }
 
-// --- resend countdown ---
-
-let countdownTimer = null;
-
-function minutesSeconds(totalSeconds) {
-  const minutes = Math.floor(totalSeconds / 60);
-  const seconds = String(totalSeconds % 60).padStart(2, "0");
-  return `${minutes}:${seconds}`;
-}
-
-function startCountdown(resendAt) {
-  clearInterval(countdownTimer);
-  const tick = () => {
-    const left = Math.ceil((resendAt - Date.now()) / 1000);
-    if (left > 0) {
-      resend.disabled = true;
-      setText(countdown, "otp.countdown", { time: minutesSeconds(left) });
-      return;
-    }
-    clearInterval(countdownTimer);
-    resend.disabled = false;
-    clearText(countdown);
-  };
-  tick();
-  countdownTimer = setInterval(tick, 1000);
+/**
+ * The code in what was typed or pasted: a run of exactly `length` digits (a whole SMS pasted
+ * in), else the digits so far. Only ASCII digits count, as on the server.
+ */
+function codeIn(text, length) {
+  const run = new RegExp(`(?<![0-9])[0-9]{${length}}(?![0-9])`).exec(text);
+  return run ? run[0] : text.replace(/[^0-9]/g, "").slice(0, length);
 }
 
 // --- simulated SMS (dev inbox) ---
@@ -102,17 +85,74 @@ async function pollDevInbox() {
   }
 }
 
+// --- the code's life: how long it stays valid, when a new one may be asked for ---
+
+function showValidity(now) {
+  const left = Math.ceil((login.expiresAt - now) / 1000);
+  if (login.dead || !login.expiresAt || left <= 0) {
+    clearMessage(validity);
+    return;
+  }
+  showMessage(validity, { key: "otp.validUntil", params: { until: login.expiresAt, seconds: left } });
+}
+
+function showCountdown(now) {
+  const left = Math.ceil((login.resendAt - now) / 1000);
+  if (left > 0) {
+    resend.disabled = true;
+    setText(countdown, "otp.countdown", { seconds: left });
+    return;
+  }
+  if (resend.getAttribute("aria-busy") !== "true") resend.disabled = false;
+  clearText(countdown);
+}
+
+function tick() {
+  const now = Date.now();
+  if (!login.dead && login.expiresAt && now >= login.expiresAt) codeDied("expired");
+  showValidity(now);
+  showCountdown(now);
+}
+
+/** The code no longer works: its field goes, the reason is said and a new code is offered. */
+function codeDied(reason) {
+  const focusWasInForm = form.contains(document.activeElement) || document.activeElement === document.body;
+  login.dead = reason;
+  login.resendAt = 0;
+  pendingLogin.markDead(reason);
+  input.value = "";
+  form.hidden = true;
+  devPanel.hidden = true;
+  inboxPoll += 1;
+  clearMessage(status);
+  showMessage(error, { key: "err.otp_expired", params: { reason } });
+  resend.classList.replace("secondary", "primary");
+  showValidity(Date.now());
+  showCountdown(Date.now());
+  if (focusWasInForm) resend.focus();
+}
+
+function codeLives() {
+  login.dead = "";
+  form.hidden = false;
+  resend.classList.replace("primary", "secondary");
+  clearMessage(error);
+  markInvalid(input, false);
+  input.value = "";
+}
+
 // --- actions ---
 
 function fail(message, { invalid = true } = {}) {
   showMessage(error, message);
+  if (form.hidden) return;
   markInvalid(input, invalid);
   input.focus();
 }
 
 input.addEventListener("input", () => {
-  const digits = input.value.replace(/\D/g, "").slice(0, login.otpLength);
-  if (digits !== input.value) input.value = digits;
+  const code = codeIn(input.value, login.otpLength);
+  if (code !== input.value) input.value = code;
 });
 
 form.addEventListener("submit", async (event) => {
@@ -121,11 +161,11 @@ form.addEventListener("submit", async (event) => {
   clearMessage(status);
   markInvalid(input, false);
   const otp = input.value;
-  if (!new RegExp(`^\\d{${login.otpLength}}$`).test(otp)) {
+  if (!new RegExp(`^[0-9]{${login.otpLength}}$`).test(otp)) {
     fail({ key: "err.invalid_otp_format", params: { length: login.otpLength } });
     return;
   }
-  setBusy(submit, true);
+  setBusy(submit, true, "otp.busy");
   // The login_id cookie names the pending login; the phone is a fallback for cookie-less browsers.
   const body = { otp, phone: login.phone };
   const result = await api(API.otpInput, { method: "POST", body, auth: false });
@@ -134,14 +174,21 @@ form.addEventListener("submit", async (event) => {
     await leaveFor(PAGES.profile);
   }
   setBusy(submit, false);
+  if (result.status === 410) {
+    codeDied(result.data?.reason ?? "expired");
+    return;
+  }
+  if (result.data?.code === "invalid_otp" && result.data.attempts_left === 0) {
+    codeDied("attempts_exhausted");
+    return;
+  }
   fail(describeError(result, { length: login.otpLength }), { invalid: result.status !== 0 });
   input.select();
 });
 
 resend.addEventListener("click", async () => {
-  clearMessage(error);
   clearMessage(status);
-  setBusy(resend, true);
+  setBusy(resend, true, "otp.resendBusy");
   const result = await api(API.numberInput, {
     method: "POST",
     body: { phone: login.phone },
@@ -149,22 +196,34 @@ resend.addEventListener("click", async () => {
   });
   setBusy(resend, false);
   if (!result.ok) {
-    if (result.retryAfter) startCountdown(pendingLogin.delayResend(result.retryAfter));
-    fail(describeError(result), { invalid: false });
+    if (result.retryAfter) login.resendAt = pendingLogin.delayResend(result.retryAfter);
+    // A refusal to send is a wait, said as one by the countdown under the button.
+    if (result.status === 429) {
+      showCountdown(Date.now());
+      return;
+    }
+    fail(describeSendError(result), { invalid: false });
     return;
   }
-  const sent = pendingLogin.save(result.data);
-  setOtpLength(sent.otpLength);
-  startCountdown(sent.resendAt);
-  devPanel.hidden = true;
-  input.value = "";
+  Object.assign(login, pendingLogin.save(result.data));
+  setOtpLength(login.otpLength);
+  codeLives();
+  tick();
   input.focus();
   showMessage(status, { key: "otp.resent" });
+  // The inbox only ever shows the live code: whatever it has now is the new one, even if it was
+  // sent within the same second as the one shown before (sent_at counts whole seconds).
+  shownSentAt = null;
   pollDevInbox();
 });
 
 document.getElementById("sent-to").textContent = formatPhone(login.phone);
 setOtpLength(login.otpLength);
-startCountdown(login.resendAt);
-pollDevInbox();
-input.focus();
+if (login.dead) {
+  codeDied(login.dead);
+} else {
+  pollDevInbox();
+  input.focus();
+}
+tick();
+setInterval(tick, 1000);

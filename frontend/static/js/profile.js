@@ -10,6 +10,7 @@ import {
   initPage,
   leaveFor,
   markInvalid,
+  maskPhone,
   pendingLogin,
   setBusy,
   setText,
@@ -17,6 +18,7 @@ import {
 } from "/static/js/common.js";
 
 const INVITE_CODE = /^[A-Za-z0-9]{6}$/;
+const INVITE_CODE_LENGTH = 6;
 const COPIED_FOR_MS = 2000;
 
 initPage();
@@ -34,6 +36,7 @@ const activateForm = byId("activate-form");
 const activateInput = byId("invite-code-input");
 const activateSubmit = byId("activate-submit");
 const activateError = byId("activate-error");
+const activateStatus = byId("activate-status");
 const invitedList = byId("invited-list");
 const showMore = byId("show-more");
 const logout = byId("logout");
@@ -48,17 +51,44 @@ function showActivated(code) {
   activateForm.hidden = Boolean(code);
 }
 
+/** One invitee: the phone masked, a button that shows it whole (and hides it again), the date. */
 function invitedItem(user) {
   const item = document.createElement("li");
   item.dataset.phone = user.phone;
+  const person = document.createElement("span");
+  person.className = "person";
   const phone = document.createElement("span");
   phone.className = "person-phone";
-  phone.textContent = formatPhone(user.phone);
+  phone.id = `invitee-${user.id}`;
+  phone.textContent = maskPhone(user.phone);
+  const reveal = document.createElement("button");
+  reveal.type = "button";
+  reveal.className = "button ghost small reveal";
+  reveal.setAttribute("aria-pressed", "false");
+  // The same words on every row: the masked number tells the rows apart for a screen reader.
+  reveal.setAttribute("aria-describedby", phone.id);
+  setText(reveal, "profile.reveal");
+  reveal.addEventListener("click", () => {
+    const shown = reveal.getAttribute("aria-pressed") !== "true";
+    reveal.setAttribute("aria-pressed", String(shown));
+    phone.textContent = shown ? formatPhone(user.phone) : maskPhone(user.phone);
+  });
+  person.append(phone, reveal);
   const date = document.createElement("time");
   date.dateTime = user.activated_at;
   date.textContent = formatDateTime(user.activated_at);
-  item.append(phone, date);
+  item.append(person, date);
   return item;
+}
+
+function showInvitedSummary(count, newest) {
+  const summary = byId("invited-summary");
+  if (count > 0 && newest) {
+    showMessage(summary, { key: "profile.invitedSummary", params: { count, newest: newest.activated_at } });
+  } else {
+    clearMessage(summary);
+  }
+  byId("invited-csv").hidden = count === 0;
 }
 
 function setNextPage(url) {
@@ -77,6 +107,8 @@ function render(profile) {
   showActivated(profile.activated_invite_code);
   byId("invited-count").textContent = String(profile.invited_count);
   byId("invited-empty").hidden = profile.invited_count > 0;
+  // Newest first: the first invitee is the newest.
+  showInvitedSummary(profile.invited_count, profile.invited_users[0]);
   invitedList.replaceChildren(...profile.invited_users.map(invitedItem));
   setNextPage(profile.invited_users_next);
   content.hidden = false;
@@ -90,6 +122,7 @@ async function loadProfile() {
   loading.hidden = true;
   if (result.ok) {
     render(result.data);
+    if (!activateForm.hidden) activateInput.focus();
     return;
   }
   showMessage(error, describeError(result));
@@ -156,6 +189,23 @@ copyButton.addEventListener("click", async () => {
 
 // --- activation ---
 
+/**
+ * The code in what was typed or pasted: spaces go before the length limit applies, and a
+ * longer text (a message, a link) gives up its one 6-character word, else its first 6.
+ */
+function inviteCodeIn(text) {
+  const compact = text.replace(/\s+/g, "");
+  if (compact.length <= INVITE_CODE_LENGTH) return compact;
+  const words = text.match(/(?<![A-Za-z0-9])[A-Za-z0-9]{6}(?![A-Za-z0-9])/g);
+  return words?.length === 1 ? words[0] : compact.slice(0, INVITE_CODE_LENGTH);
+}
+
+// No maxlength on the field: it would cut " VD6QA8 " to " VD6QA" before this could trim it.
+activateInput.addEventListener("input", () => {
+  const code = inviteCodeIn(activateInput.value);
+  if (code !== activateInput.value) activateInput.value = code;
+});
+
 function activationFailed(message) {
   showMessage(activateError, message);
   if (activateForm.hidden) {
@@ -169,17 +219,22 @@ function activationFailed(message) {
 activateForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearMessage(activateError);
+  clearMessage(activateStatus);
   markInvalid(activateInput, false);
   const code = activateInput.value.trim();
   if (!INVITE_CODE.test(code)) {
     activationFailed({ key: "err.invalid_invite_code_format" });
     return;
   }
-  setBusy(activateSubmit, true);
+  setBusy(activateSubmit, true, "profile.activateBusy");
   const result = await api(API.activate, { method: "POST", body: { invite_code: code } });
   setBusy(activateSubmit, false);
   if (result.ok) {
     showActivated(result.data.activated_invite_code);
+    showMessage(activateStatus, {
+      key: "profile.activatedNow",
+      params: { code: result.data.activated_invite_code },
+    });
     activated.focus();
     return;
   }
@@ -193,7 +248,7 @@ activateForm.addEventListener("submit", async (event) => {
 
 showMore.addEventListener("click", async () => {
   clearMessage(error);
-  setBusy(showMore, true);
+  setBusy(showMore, true, "profile.showMoreBusy");
   const result = await api(nextPage);
   setBusy(showMore, false);
   if (!result.ok) {
@@ -214,7 +269,7 @@ showMore.addEventListener("click", async () => {
 
 logout.addEventListener("click", async () => {
   clearMessage(error);
-  setBusy(logout, true);
+  setBusy(logout, true, "profile.logoutBusy");
   const result = await api(API.logout, { method: "POST", auth: false });
   if (result.status === 0) {
     setBusy(logout, false);

@@ -26,6 +26,7 @@ from auth_service.redis_keys import (
     IP_FAILURES_KEY,
     IP_LOCK_KEY,
     IP_SENDS_KEY,
+    LAST_LOGIN_OF_PHONE_KEY,
     LOGIN_KEY,
     LOGIN_OF_PHONE_KEY,
     PHONE_FAILURES_KEY,
@@ -55,7 +56,8 @@ local function window_wait(key, limit, now, window)
 end
 """
 
-# KEYS: phone lock, (phone, ip) lock, cooldown, phone sends, ip sends, login_of, new login.
+# KEYS: phone lock, (phone, ip) lock, cooldown, phone sends, ip sends, login_of, new login,
+#       last login_of.
 # ARGV: now ms, window ms, cooldown ms, phone limit, ip limit, login id, phone, otp hmac,
 #       ttl s, login key prefix.
 # Returns {'ok'} | {'wait', ms} | {'locked', ms}; a refused request is not counted.
@@ -91,29 +93,34 @@ if previous then
   redis.call('DEL', ARGV[10] .. previous)
 end
 redis.call('SET', KEYS[6], ARGV[6], 'EX', ARGV[9])
+redis.call('SET', KEYS[8], ARGV[6], 'PX', tonumber(ARGV[9]) * 1000 + window)
 redis.call('HSET', KEYS[7], 'phone', ARGV[7], 'otp', ARGV[8], 'attempts', 0)
 redis.call('EXPIRE', KEYS[7], ARGV[9])
 return {'ok'}
 """
 )
 
-# KEYS: cooldown, phone sends, ip sends, login_of, login. ARGV: login id.
+# KEYS: cooldown, phone sends, ip sends, login_of, login, last login_of. ARGV: login id.
 # Takes back a send whose code never reached the phone.
 _UNSEND = """
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[1], KEYS[5])
-if redis.call('GET', KEYS[4]) == ARGV[1] then
-  redis.call('DEL', KEYS[4])
+for _, key in ipairs({KEYS[4], KEYS[6]}) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+  end
 end
 return 1
 """
 
-# KEYS: login, login_of, phone lock, (phone, ip) lock, streak, phone failures, ip failures.
+# KEYS: login, login_of, phone lock, (phone, ip) lock, streak, phone failures, ip failures,
+#       last login_of.
 # ARGV: login id, candidate hmac, max attempts, streak limit, lockout s, phone failure limit,
 #       ip failure limit, now ms, window ms, unique member.
 # Returns {'ok', phone} | {'wrong', attempts left} | {'void', reason} | {'locked', ms}
-#       | {'limited', ms}.
+#       | {'limited', ms}. A login whose hash is gone (its time ran out, or a newer code or a
+# sign-in ended it) is void for 'expired'; one voided by wrong tries keeps its hash to say so.
 _VERIFY = (
     _WINDOW_WAIT
     + """
@@ -144,8 +151,10 @@ end
 -- Plain equality is safe here: the caller cannot compute HMACs, so timing tells it nothing.
 if stored[1] == ARGV[2] then
   redis.call('DEL', KEYS[1], KEYS[5])
-  if redis.call('GET', KEYS[2]) == ARGV[1] then
-    redis.call('DEL', KEYS[2])
+  for _, key in ipairs({KEYS[2], KEYS[8]}) do
+    if redis.call('GET', key) == ARGV[1] then
+      redis.call('DEL', key)
+    end
   end
   return {'ok', stored[2]}
 end
@@ -220,6 +229,7 @@ class Verification:
     attempts_left: int = 0
     retry_after: int = 0
     # Why a code that was asked for no longer works: expired | attempts_exhausted.
+    # (no_pending_login, nothing asked for at all, is the caller's to tell: see service.py.)
     reason: str = ""
 
 
@@ -279,6 +289,7 @@ class OtpStore:
             IP_SENDS_KEY.format(ip=client),
             LOGIN_OF_PHONE_KEY.format(phone=phone),
             LOGIN_KEY.format(login_id=login_id),
+            LAST_LOGIN_OF_PHONE_KEY.format(phone=phone),
         ]
         args: list[str | int] = [
             self._now_ms(),
@@ -306,6 +317,7 @@ class OtpStore:
             IP_SENDS_KEY.format(ip=client),
             LOGIN_OF_PHONE_KEY.format(phone=phone),
             LOGIN_KEY.format(login_id=login_id),
+            LAST_LOGIN_OF_PHONE_KEY.format(phone=phone),
         ]
         await self._unsend(keys=keys, args=[login_id])
 
@@ -318,6 +330,13 @@ class OtpStore:
 
     async def login_of(self, phone: str) -> str | None:
         return cast("str | None", await self._redis.get(LOGIN_OF_PHONE_KEY.format(phone=phone)))
+
+    async def latest_login_of(self, phone: str) -> str | None:
+        """The phone's live login, else its latest dead one while that is remembered."""
+        live, last = await self._redis.mget(
+            LOGIN_OF_PHONE_KEY.format(phone=phone), LAST_LOGIN_OF_PHONE_KEY.format(phone=phone)
+        )
+        return cast("str | None", live or last)
 
     async def lock_seconds_left(self, *, phone: str, client: str) -> int:
         """How long the phone's sign-in stays locked for this client; 0 when it is not."""
@@ -338,6 +357,7 @@ class OtpStore:
             STREAK_KEY.format(phone=phone, ip=client),
             PHONE_FAILURES_KEY.format(phone=phone),
             IP_FAILURES_KEY.format(ip=client),
+            LAST_LOGIN_OF_PHONE_KEY.format(phone=phone),
         ]
         args: list[str | int] = [
             login_id,

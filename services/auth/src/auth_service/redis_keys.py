@@ -12,6 +12,9 @@ from __future__ import annotations
 LOGIN_KEY = "auth:login:{login_id}"
 # The phone's live login: a code that can still be used.
 LOGIN_OF_PHONE_KEY = "auth:login_of:{phone}"
+# The phone's latest login, live or not, for an hour past its code's time: a try by phone
+# against a dead code learns why it died (expired, attempts_exhausted) instead of finding nothing.
+LAST_LOGIN_OF_PHONE_KEY = "auth:last_login_of:{phone}"
 # Present for OTP_RESEND_COOLDOWN_SECONDS after a send.
 COOLDOWN_KEY = "auth:send_cooldown:{phone}"
 # Sorted sets of send times in the last hour, per phone and per client IP (an IPv6 client is

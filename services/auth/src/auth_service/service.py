@@ -29,6 +29,7 @@ from auth_service.otp import (
     SendOutcome,
     generate_code,
     is_well_formed_code,
+    looks_like_login_id,
 )
 from auth_service.phones import normalize_phone
 from auth_service.repository import UserRecord
@@ -138,12 +139,13 @@ async def _pending_login(
     """(login id or None, phone) of the login the caller names.
 
     What the body says wins over the cookie a browser may still hold from an earlier attempt.
+    A phone names its live login, else its latest dead one, so the answer can say why it died.
     """
     if not login_id and phone is not None:
         normalized = _normalized(phone)
-        return await ctx.otps.login_of(normalized), normalized
+        return await ctx.otps.latest_login_of(normalized), normalized
     login_id = login_id or cookie_login_id
-    if not login_id:
+    if not login_id or not looks_like_login_id(login_id):
         raise OtpExpired(reason="no_pending_login")
     owner = await ctx.otps.phone_of(login_id)
     if owner is None:

@@ -100,15 +100,63 @@ def test_configured_tries_are_honoured(
     assert client.post(OTP_INPUT, json={"otp": "0000"}).status_code == 410
 
 
-def test_a_code_expires(make_client: Callable[..., TestClient], flow_for: Any) -> None:
-    client = make_client(otp_ttl_seconds=1)
+def gone_because(response: Any) -> str:
+    assert response.status_code == 410, response.text
+    assert response.json()["code"] == "otp_expired"
+    return str(response.json()["reason"])
+
+
+def test_a_code_expires_says_so_and_can_be_replaced_at_once(
+    make_client: Callable[..., TestClient], flow_for: Any
+) -> None:
+    client = make_client(otp_ttl_seconds=1, otp_resend_cooldown_seconds=60)
     flow = flow_for(client)
-    flow.request_code()
+    login_id = flow.request_code()["login_id"]
     code = flow.read_code()
+    assert client.post(NUMBER_INPUT, json={"phone": PHONE}).status_code == 429
     time.sleep(1.2)
-    response = client.post(OTP_INPUT, json={"otp": code, "phone": PHONE})
-    assert response.status_code == 410 and response.json()["code"] == "otp_expired"
+    client.cookies.clear()  # the login_id cookie lives as long as the code
+    assert gone_because(client.post(OTP_INPUT, json={"otp": code, "phone": PHONE})) == "expired"
+    by_id = client.post(OTP_INPUT, json={"otp": code, "login_id": login_id})
+    assert gone_because(by_id) == "expired"
     assert client.get(DEV_SMS, params={"phone": PHONE}).status_code == 404
+    # The cooldown guards a live code only: an expired one is replaced at once.
+    assert client.post(NUMBER_INPUT, json={"phone": PHONE}).status_code == 200
+
+
+@pytest.mark.parametrize("locate", ["cookie", "login_id", "phone"])
+def test_a_code_void_of_wrong_tries_says_so_and_can_be_replaced_at_once(
+    client: TestClient, flow: Any, locate: str
+) -> None:
+    login_id = flow.request_code()["login_id"]
+    code = flow.read_code()
+    locator = {"cookie": {}, "login_id": {"login_id": login_id}, "phone": {"phone": PHONE}}
+    for _ in range(3):
+        client.post(OTP_INPUT, json={"otp": flow.wrong(code), **locator[locate]})
+    late = client.post(OTP_INPUT, json={"otp": code, **locator[locate]})
+    assert gone_because(late) == "attempts_exhausted"
+    # The default cooldown is 60 s; it guarded the live code only.
+    assert client.post(NUMBER_INPUT, json={"phone": PHONE}).status_code == 200
+    assert client.post(NUMBER_INPUT, json={"phone": PHONE}).status_code == 429
+
+
+def test_replacing_dead_codes_still_counts_towards_the_hourly_cap(
+    make_client: Callable[..., TestClient], flow_for: Any
+) -> None:
+    client = make_client(otp_max_per_phone_per_hour=2, otp_max_attempts=1)
+    flow = flow_for(client)
+    for _ in range(2):
+        flow.request_code()
+        client.post(OTP_INPUT, json={"otp": flow.wrong(flow.read_code()), "phone": PHONE})
+    capped = client.post(NUMBER_INPUT, json={"phone": PHONE})
+    assert capped.status_code == 429 and int(capped.headers["retry-after"]) > 3500
+
+
+def test_after_a_sign_in_no_login_is_pending(client: TestClient, flow: Any) -> None:
+    flow.sign_in()
+    client.cookies.clear()
+    again = client.post(OTP_INPUT, json={"otp": "1234", "phone": PHONE})
+    assert gone_because(again) == "no_pending_login"
 
 
 def test_a_new_code_voids_the_previous_one(
@@ -139,8 +187,9 @@ def test_a_new_code_voids_the_previous_one(
 )
 def test_no_pending_login_is_gone(client: TestClient, body: dict[str, str]) -> None:
     response = client.post(OTP_INPUT, json=body)
-    assert response.status_code == 410
-    assert response.json()["code"] == "otp_expired"
+    # A well-formed login id that names nothing may be one whose time ran out.
+    expected = "expired" if body.get("login_id") == "A" * 32 else "no_pending_login"
+    assert gone_because(response) == expected
 
 
 @pytest.mark.parametrize(

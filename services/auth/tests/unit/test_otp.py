@@ -1,5 +1,6 @@
 """The OTP scripts on the in-process store (the single-process mode runs them there too)."""
 
+import asyncio
 from dataclasses import replace
 
 import fakeredis
@@ -224,6 +225,37 @@ async def test_the_cooldown_holds_only_while_a_live_code_exists(
     assert await wait(store) == 0
 
 
+async def test_an_expired_code_can_be_replaced_at_once_and_says_it_expired(
+    redis: fakeredis.FakeAsyncRedis, clock: ManualClock
+) -> None:
+    # Redis keeps its own time: the code really has to run out.
+    store = store_with(redis, clock, ttl_seconds=1, resend_cooldown_seconds=60)
+    login_id = await sent(store)
+    assert await wait(store) > 0
+    await asyncio.sleep(1.1)
+    assert await store.login_of(PHONE) is None
+    assert await store.latest_login_of(PHONE) == login_id
+    late = await store.verify(login_id=login_id, phone=PHONE, client=HERE, code="1234")
+    assert (late.outcome, late.reason) == (Outcome.VOID, "expired")
+    assert await wait(store) == 0
+
+
+async def test_a_dead_code_is_still_found_by_phone_and_says_why(store: OtpStore) -> None:
+    login_id = await sent(store)
+    for _ in range(3):
+        await store.verify(login_id=login_id, phone=PHONE, client=HERE, code="0000")
+    assert await store.login_of(PHONE) is None
+    assert await store.latest_login_of(PHONE) == login_id
+    void = await store.verify(login_id=login_id, phone=PHONE, client=HERE, code="1234")
+    assert (void.outcome, void.reason) == (Outcome.VOID, "attempts_exhausted")
+    # A sign-in leaves nothing behind: after it, no login is pending for the phone.
+    new = await sent(store)
+    assert await store.latest_login_of(PHONE) == new
+    ok = await store.verify(login_id=new, phone=PHONE, client=HERE, code="1234")
+    assert ok.outcome is Outcome.OK
+    assert await store.latest_login_of(PHONE) is None
+
+
 async def test_hourly_cap_per_phone_is_a_sliding_window(
     redis: fakeredis.FakeAsyncRedis, clock: ManualClock
 ) -> None:
@@ -265,4 +297,5 @@ async def test_a_send_taken_back_counts_towards_nothing(
     login_id = await sent(store)
     await store.unsend(phone=PHONE, client=HERE, login_id=login_id)
     assert await store.login_of(PHONE) is None and await store.phone_of(login_id) is None
+    assert await store.latest_login_of(PHONE) is None
     assert await wait(store) == 0
