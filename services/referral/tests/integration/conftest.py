@@ -6,7 +6,7 @@ import functools
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, insert, select
 
 from common.db.urls import sync_url
 from common.tokens import StaticKeySource
+from referral_service import service
 from referral_service.config import ReferralSettings
 from referral_service.deps import ReferralState, state_of
 from referral_service.main import create_app
@@ -171,6 +172,29 @@ def call(client: TestClient) -> Call:
 @pytest.fixture
 def state(client: TestClient) -> ReferralState:
     return state_of(client.app)
+
+
+@pytest.fixture
+def invite(call: Call, state: ReferralState) -> Callable[[int, Iterable[int]], None]:
+    """invite(inviter, invitees): each invitee activates the inviter's code now, in this order;
+    a user's phone is 9 and the id in nine digits."""
+
+    def run(inviter_id: int, invitee_ids: Iterable[int]) -> None:
+        inviter = call(
+            service.ensure_member, state.engine, user_id=inviter_id, phone=f"9{inviter_id:09d}"
+        )
+        for invitee_id in invitee_ids:
+            call(
+                service.activate_invite_code,
+                state.engine,
+                state.redis,
+                state.activation_failures,
+                user_id=invitee_id,
+                phone=f"9{invitee_id:09d}",
+                invite_code=inviter.invite_code,
+            )
+
+    return run
 
 
 @pytest.fixture

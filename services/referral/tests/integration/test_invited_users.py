@@ -27,28 +27,6 @@ Bearer = Callable[[int], dict[str, str]]
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
 
 
-@pytest.fixture
-def invite(call: Call, state: ReferralState) -> Callable[[int, Iterable[int]], None]:
-    """invite(inviter, invitees): each invitee activates the inviter's code, in this order."""
-
-    def run(inviter_id: int, invitee_ids: Iterable[int]) -> None:
-        inviter = call(
-            service.ensure_member, state.engine, user_id=inviter_id, phone=_phone(inviter_id)
-        )
-        for user_id in invitee_ids:
-            call(
-                service.activate_invite_code,
-                state.engine,
-                state.redis,
-                state.activation_failures,
-                user_id=user_id,
-                phone=_phone(user_id),
-                invite_code=inviter.invite_code,
-            )
-
-    return run
-
-
 def _phone(user_id: int) -> str:
     return f"9{user_id:09d}"
 

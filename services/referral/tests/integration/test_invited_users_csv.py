@@ -54,28 +54,6 @@ def activate_at(call: Call, state: ReferralState) -> Callable[[int, int, datetim
     return run
 
 
-@pytest.fixture
-def invite(call: Call, state: ReferralState) -> Callable[[int, Iterable[int]], None]:
-    """invite(inviter, invitees): each invitee activates the inviter's code now, in this order."""
-
-    def run(inviter_id: int, invitee_ids: Iterable[int]) -> None:
-        inviter = call(
-            service.ensure_member, state.engine, user_id=inviter_id, phone=_phone(inviter_id)
-        )
-        for invitee_id in invitee_ids:
-            call(
-                service.activate_invite_code,
-                state.engine,
-                state.redis,
-                state.activation_failures,
-                user_id=invitee_id,
-                phone=_phone(invitee_id),
-                invite_code=inviter.invite_code,
-            )
-
-    return run
-
-
 def assert_csv_download(response: httpx.Response) -> None:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
