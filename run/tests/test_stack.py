@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import make_url
 
@@ -27,7 +26,8 @@ from testkit.plugin import (
     drop_test_database,
     free_port,
 )
-from testkit.servers import uvicorn_pid
+from testkit.servers import answers as answers_url
+from testkit.servers import serving_after, uvicorn_pid
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,10 +120,7 @@ def wait_for(condition: Callable[[], bool], *, timeout: float) -> float:
 
 
 def answers(port: int, path: str = "/healthz") -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return answers_url(f"http://127.0.0.1:{port}{path}")
 
 
 def group_alive(pgid: int) -> bool:
@@ -156,20 +153,11 @@ def test_a_child_that_dies_is_started_again_while_the_rest_keep_serving(stack: S
 
 def serving_again(port: int, killed: set[int]) -> int:
     """The pid of a service on `port` started after those `killed`, once it answers."""
-    found: list[int] = []
-
-    def started() -> bool:
-        try:
-            pid = uvicorn_pid(port)
-        except LookupError:
-            return False
-        if pid in killed or not answers(port):
-            return False
-        found.append(pid)
-        return True
-
-    wait_for(started, timeout=30)
-    return found[-1]
+    deadline = time.monotonic() + 30
+    while (pid := serving_after(port, killed)) is None:
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return pid
 
 
 def test_a_child_that_keeps_failing_stops_the_stack(stack: Stack) -> None:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from testkit.servers import uvicorn_pid
+from testkit.servers import answers, serving_after, uvicorn_pid
 from tests.faults.conftest import (
     Figures,
     Postgres,
@@ -26,21 +26,6 @@ from tests.faults.conftest import (
 pytestmark = pytest.mark.e2e
 
 
-def restarted(port: int, killed: int) -> bool:
-    """A service process other than `killed` serves `port` (its workers die with it)."""
-    try:
-        return uvicorn_pid(port) != killed and answers(f"http://127.0.0.1:{port}/healthz")
-    except LookupError:
-        return False
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.mark.parametrize("victim", ["auth", "referral", "profile"])
 def test_a_killed_service_is_back_within_10_s_while_the_others_answer(
     stack: Stack, users: list[User], victim: str, figures: Figures
@@ -52,7 +37,7 @@ def test_a_killed_service_is_back_within_10_s_while_the_others_answer(
         os.kill(killed, signal.SIGKILL)
         killed_at = time.monotonic()
         # The gateway and the others never stop answering.
-        while not restarted(stack.ports[victim], killed):
+        while not serving_after(stack.ports[victim], {killed}):
             assert answers(f"{stack.url}/number_input/")
             for name in others:
                 assert answers(f"{stack.service_url(name)}/healthz"), name
@@ -104,7 +89,7 @@ def test_the_profile_answers_again_after_a_storm_of_failures(
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(rebuild, range(200)))
 
-    wait_for(lambda: restarted(stack.ports["referral"], killed), timeout=10)
+    wait_for(lambda: serving_after(stack.ports["referral"], {killed}) is not None, timeout=10)
     with httpx.Client(base_url=stack.url, timeout=10) as client:
         late = users[-1]
         client.post(

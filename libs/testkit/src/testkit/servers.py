@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from common.processes import stop_process_group, wait_until_healthy
 
@@ -68,3 +70,23 @@ def uvicorn_pid(port: int) -> int:
         if b"uvicorn" in args and str(port).encode() in args:
             return int(entry.name)
     raise LookupError(f"no uvicorn process on port {port}")
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 within a second."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def serving_after(port: int, killed: Collection[int]) -> int | None:
+    """The pid of a uvicorn process on `port` that is none of `killed` and whose /healthz
+    answers; None while there is none (a restarted service is not up yet)."""
+    try:
+        pid = uvicorn_pid(port)
+    except LookupError:
+        return None
+    if pid in killed or not answers(f"http://127.0.0.1:{port}/healthz"):
+        return None
+    return pid
