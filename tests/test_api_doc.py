@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+from fastapi import APIRouter
 
 from auth_service.config import AuthSettings
 from common.errors import VALIDATION_CODE, AppError
-from gateway_config.rules import API_ROUTES
+from gateway_config.rules import API_ROUTES, PREFIX_ROUTES
 from profile_service.config import ProfileSettings
 from referral_service.config import ReferralSettings
 
@@ -35,6 +36,8 @@ PLACEMENT = {
     "REFERRAL_SERVICE_URL",
     "LOG_LEVEL",
     "LOG_JSON",
+    # Which process delivers the webhook events; what is delivered is the same.
+    "WEBHOOK_DELIVERY",
 }
 
 
@@ -45,9 +48,24 @@ def _subclasses(cls: type) -> set[type]:
     return found
 
 
+def prefix_urls() -> list[str]:
+    """The owning service's routes under each prefix the gateway routes whole (`/i/{code}`)."""
+    urls = set()
+    for prefix in PREFIX_ROUTES:
+        api = importlib.import_module(f"{prefix.service}_service.api")
+        routers = [value for value in vars(api).values() if isinstance(value, APIRouter)]
+        urls |= {
+            path
+            for router in routers
+            for route in router.routes
+            if (path := getattr(route, "path", "")).startswith(prefix.prefix)
+        }
+    return sorted(urls)
+
+
 def public_urls() -> list[str]:
     """Every URL the gateway routes to a service (gateway/tests/test_rules.py holds nginx to it)."""
-    return sorted(route.path for route in API_ROUTES)
+    return sorted(route.path for route in API_ROUTES) + prefix_urls()
 
 
 def error_codes() -> list[str]:
@@ -76,6 +94,7 @@ def api_settings() -> list[str]:
 
 def test_there_is_something_to_check() -> None:
     assert "/profile/api_profile/" in public_urls()
+    assert {"/i/{code}", "/i/{code}/qr.svg"} <= set(prefix_urls())
     assert {"invalid_otp", "referral_cycle", "upstream_unavailable", "internal_error"} <= set(
         error_codes()
     )

@@ -29,13 +29,26 @@ from gateway.tests.compose_model import (
 from gateway.tests.compose_model import interpolate as compose_interpolate
 from gateway_config.render import TEMPLATE, TEMPLATE_VARIABLES
 
-SERVICES = {"auth", "referral", "profile", "gateway", "postgres", "redis"}
+SERVICES = {
+    "auth",
+    "referral",
+    "profile",
+    "gateway",
+    "postgres",
+    "redis",
+    "auth-webhooks",
+    "referral-webhooks",
+}
+# The webhook delivery workers: each runs its service's image with another command.
+WEBHOOK_WORKERS = {"auth-webhooks": "auth", "referral-webhooks": "referral"}
 # Who must be healthy before whom.
 REQUIRED_DEPENDENCIES = {
     "auth": {"postgres", "redis"},
     "referral": {"postgres", "redis"},
     "profile": {"auth", "referral", "redis"},
     "gateway": {"auth", "referral", "profile"},
+    "auth-webhooks": {"auth"},
+    "referral-webhooks": {"referral"},
 }
 # Settings whose value the topology decides (other containers, the key's place on its volume):
 # not taken from the environment compose runs in.
@@ -48,6 +61,8 @@ FIXED_BY_TOPOLOGY = {
     "JWKS_URL",
     "JWT_PRIVATE_KEY_FILE",
     "TRUSTED_PROXIES",
+    # The services only write their events; the webhook workers deliver them.
+    "WEBHOOK_DELIVERY",
 }
 # Where the local mode of the contract departs from the code's defaults (§3, §2).
 LOCAL_MODE = {"DEV_SMS_INBOX", "COOKIE_SECURE", "JWT_GENERATE_KEY_IF_MISSING", "OTP_HMAC_SECRET"}
@@ -270,13 +285,15 @@ def test_the_python_services_build_from_one_dockerfile_with_their_service_argume
     services: dict[str, Any],
 ) -> None:
     from_it = {name for name, s in services.items() if "build" in s} - {"gateway"}
-    assert from_it == set(PYTHON_SERVICES)
-    for name in PYTHON_SERVICES:
+    assert from_it == set(PYTHON_SERVICES) | set(WEBHOOK_WORKERS)
+    for name in from_it:
         assert services[name]["build"] == {
             "context": ".",
             "dockerfile": SERVICE_DOCKERFILE,
-            "args": {"SERVICE": name},
+            "args": {"SERVICE": WEBHOOK_WORKERS.get(name, name)},
         }, name
+    for name, service in WEBHOOK_WORKERS.items():
+        assert services[name]["command"] == ["python", "-m", f"{service}_service.webhook_worker"]
 
 
 def test_the_dockerfiles_service_mapping_is_the_three_services_on_the_ports_compose_uses(

@@ -4,6 +4,10 @@ process routes by the table, so the two run modes answer the same URLs with the 
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
+
+import pytest
 
 from gateway_config.render import TEMPLATE
 from gateway_config.rules import (
@@ -11,6 +15,7 @@ from gateway_config.rules import (
     MAX_BODY_BYTES,
     PAGE_CACHE_CONTROL,
     PAGES,
+    PREFIX_ROUTES,
     SECURITY_HEADERS,
     STATIC_PREFIX,
     page_redirects,
@@ -58,6 +63,11 @@ def locations_from_the_table() -> dict[str, str]:
         if route.path.endswith("/"):
             # Else nginx would redirect the URL without its slash to the API URL.
             expected[f"= {route.path.rstrip('/')}"] = "return 404;"
+    for prefix_route in PREFIX_ROUTES:
+        # No URI on proxy_pass: the URL goes on as the client sent it (never a decoded $uri).
+        expected[prefix_route.prefix] = f"proxy_pass http://{prefix_route.service}_service;"
+        # Else nginx would redirect the prefix without its slash to the prefix.
+        expected[f"= {prefix_route.prefix.rstrip('/')}"] = "return 404;"
     for path, file in PAGES.items():
         expected[f"= {path}"] = f"try_files /{file} =404;"
     for path, page in page_redirects().items():
@@ -109,4 +119,41 @@ def test_the_body_limit_is_the_tables() -> None:
 
 def test_the_table_has_something_to_check() -> None:
     assert {route.service for route in API_ROUTES} == {"auth", "referral", "profile"}
-    assert len(public_locations()) > len(API_ROUTES) + len(PAGES)
+    assert len(public_locations()) > len(API_ROUTES) + len(PAGES) + len(PREFIX_ROUTES)
+    assert PREFIX_ROUTES
+
+
+def test_prefixes_end_with_a_slash_and_shadow_no_exact_url() -> None:
+    exact = [route.path for route in API_ROUTES] + list(PAGES) + list(page_redirects())
+    for route in PREFIX_ROUTES:
+        assert route.prefix.startswith("/") and route.prefix.endswith("/"), route.prefix
+        assert route.prefix != STATIC_PREFIX
+        assert not [path for path in exact if path.startswith(route.prefix)], route.prefix
+
+
+def broken(template: str, old: str, new: str) -> str:
+    assert template.count(old) == 1, old
+    return template.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # The share links' prefix route dropped, sent to the wrong service, or sent decoded.
+        ("    location /i/ {\n        proxy_pass http://referral_service;\n    }\n", ""),
+        ("proxy_pass http://referral_service;\n", "proxy_pass http://profile_service;\n"),
+        ("proxy_pass http://referral_service;\n", "proxy_pass http://referral_service$uri;\n"),
+        ("location /i/ {", "location = /i/ {"),
+        ("    location = /i { return 404; }\n", ""),
+        # An exact route dropped.
+        ("    location = /referral_system/api_invited_users/ {", "    location = /x/ {"),
+    ],
+)
+def test_a_template_that_strays_from_the_table_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, old: str, new: str
+) -> None:
+    template = tmp_path / "default.conf.template"
+    template.write_text(broken(TEMPLATE.read_text(), old, new))
+    monkeypatch.setattr(sys.modules[__name__], "TEMPLATE", template)
+
+    assert public_locations() != locations_from_the_table()

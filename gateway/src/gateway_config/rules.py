@@ -1,5 +1,5 @@
-"""The gateway's public rules, written once: which URL reaches which service, which pages it
-serves, how large a body may be and which headers every answer carries.
+"""The gateway's public rules, written once: which URL (or URL prefix) reaches which service,
+which pages it serves, how large a body may be and which headers every answer carries.
 
 The single process (`runmodes.single`) routes by this table. nginx cannot read Python, so
 gateway/templates/default.conf.template spells the same rules out, and
@@ -27,6 +27,18 @@ class ApiRoute:
     login_limited: bool = False
 
 
+@dataclass(frozen=True)
+class PrefixRoute:
+    """Every public URL under a prefix (ending in "/") and the service that answers them all.
+
+    The service answers the paths it does not know with 404 itself. nginx forwards the URL as
+    the client sent it (still percent-encoded), never its decoded form.
+    """
+
+    prefix: str
+    service: Service
+
+
 API_ROUTES = (
     ApiRoute("/authentication/api_number_input/", "auth", login_limited=True),
     ApiRoute("/authentication/api_otp_input/", "auth", login_limited=True),
@@ -38,7 +50,11 @@ API_ROUTES = (
     ApiRoute("/referral_system/api_invite_code_activation/", "referral"),
     ApiRoute("/referral_system/api_invited_users/", "referral"),
     ApiRoute("/referral_system/api_invited_users.csv", "referral"),
+    ApiRoute("/referral_system/api_referral_stats/", "referral"),
 )
+
+# Share links, `/i/{code}` and `/i/{code}/qr.svg`. `/i` itself is not found.
+PREFIX_ROUTES = (PrefixRoute("/i/", "referral"),)
 
 # Each page's URL and its file in the frontend folder. The URL without its trailing slash is
 # redirected (301) to it; an API URL without its slash is not found.

@@ -1,9 +1,10 @@
 """The whole system in one ASGI app: the three service apps, composed in-process, plus the pages.
 
-Public paths go to the app that owns them, by the gateway's own table (`gateway_config.rules`);
-internal paths (`/internal/...`, `/metrics`, `/healthz`, ...) are not routed, as through the
-gateway. The profile service reaches referral through `httpx.ASGITransport`, and referral and
-profile trust auth's public keys directly, so no socket is opened between the parts.
+Public paths (exact, or under a prefix such as `/i/`) go to the app that owns them, by the
+gateway's own table (`gateway_config.rules`); internal paths (`/internal/...`, `/metrics`,
+`/healthz`, ...) are not routed, as through the gateway. The profile service reaches referral
+through `httpx.ASGITransport`, and referral and profile trust auth's public keys directly, so no
+socket is opened between the parts.
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ def create_app(settings: RunSettings | None = None) -> FastAPI:
     static = rules.STATIC_PREFIX.strip("/")
     app.router.routes.extend(
         [Route(route.path, endpoint=owners[route.service]) for route in rules.API_ROUTES]
+        # Every path under the prefix; the service answers those it does not know with 404.
+        + [
+            Route(f"{route.prefix}{{rest:path}}", endpoint=owners[route.service])
+            for route in rules.PREFIX_ROUTES
+        ]
         + [Route(path, endpoint=_page(frontend / file)) for path, file in rules.PAGES.items()]
         + [Route(path, endpoint=_moved(page)) for path, page in rules.page_redirects().items()]
         + [Mount(f"/{static}", app=_Revalidated(StaticFiles(directory=frontend / static)))]

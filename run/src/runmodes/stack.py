@@ -6,6 +6,11 @@ databases are created). It is a supervisor, as docker compose's `restart: unless
 a child that dies is started again with a growing delay while the others keep serving, and the
 stack gives up only when one keeps failing. SIGTERM or Ctrl-C drains it: the gateway stops
 accepting and finishes what it has in flight, then the services stop.
+
+With WEBHOOK_URL set, the services only write their webhook events (WEBHOOK_DELIVERY=worker)
+and two more supervised children deliver them: `python -m auth_service.webhook_worker` and
+`python -m referral_service.webhook_worker`, their /healthz and /metrics on AUTH_WEBHOOKS_PORT
+and REFERRAL_WEBHOOKS_PORT (8091, 8092).
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ LAST_RESTART_DELAY = 8.0
 RESTARTS_ALLOWED = 5
 RESTART_WINDOW_SECONDS = 60.0
 SETTINGS = {"auth": AuthSettings, "referral": ReferralSettings, "profile": ProfileSettings}
+# The webhook delivery workers (with WEBHOOK_URL set): module and default port.
+WEBHOOK_WORKERS = {
+    "auth": ("auth_service.webhook_worker", 8091),
+    "referral": ("referral_service.webhook_worker", 8092),
+}
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,28 @@ def stack_environment(
         # The gateway is the only proxy whose X-Forwarded-For the auth service believes.
         "TRUSTED_PROXIES": '["127.0.0.1/32", "::1/128"]',
     }
-    return {**os.environ, **defaults, **env}
+    merged = {**os.environ, **defaults, **env}
+    if merged.get("WEBHOOK_URL"):
+        # The workers deliver; the services only write their events.
+        merged["WEBHOOK_DELIVERY"] = "worker"
+    return merged
+
+
+def webhook_worker_children(env: Mapping[str, str], service_env: Mapping[str, str]) -> list[Child]:
+    """The delivery workers, when WEBHOOK_URL is set (else none)."""
+    if not service_env.get("WEBHOOK_URL"):
+        return []
+    return [
+        Child(
+            f"{name}-webhooks",
+            [sys.executable, "-m", module, "--host", "127.0.0.1"],
+            {
+                **service_env,
+                "WEBHOOK_WORKER_PORT": env.get(f"{name.upper()}_WEBHOOKS_PORT", str(port)),
+            },
+        )
+        for name, (module, port) in WEBHOOK_WORKERS.items()
+    ]
 
 
 @contextmanager
@@ -252,6 +283,7 @@ def run(
         login_burst=int(env.get("GATEWAY_LOGIN_BURST", DEFAULT_LOGIN_BURST)),
     )
     gateway = Child("nginx", nginx_command(nginx_config, state / "nginx"), service_env)
+    workers = webhook_worker_children(env, service_env)
     try:
         # The services start side by side; nginx comes last, in front of services that answer.
         for child in children:
@@ -261,6 +293,15 @@ def run(
             wait_until_healthy(
                 f"http://{service.address}/healthz", process=child.process, timeout=90
             )
+        # After the services, whose start has migrated the databases.
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            assert worker.process is not None
+            port = worker.env["WEBHOOK_WORKER_PORT"]
+            wait_until_healthy(
+                f"http://127.0.0.1:{port}/healthz", process=worker.process, timeout=60
+            )
         gateway.start()
         assert gateway.process is not None
         wait_until_healthy(
@@ -269,11 +310,11 @@ def run(
         print(f"Referral platform (microservices) on http://127.0.0.1:{gateway_port}/", flush=True)
         if ready is not None:
             ready.set()
-        status = _supervise([*children, gateway], stop, clock)
+        status = _supervise([*children, *workers, gateway], stop, clock)
     finally:
         # Drain: the gateway first, so that nothing new arrives while the services finish.
         gateway.quit_gracefully(grace=DRAIN_SECONDS)
-        for child in children:
+        for child in [*children, *workers]:
             child.stop(grace=DRAIN_SECONDS)
     print("stack stopped", flush=True)
     return status

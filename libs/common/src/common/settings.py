@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
+from standardwebhooks.webhooks import Webhook
 
 # Values that are fine on a laptop and fatal in production.
 DEV_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 - a marker, not a secret
 MIN_SECRET_BYTES = 32
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 # Where the auth service publishes its JWK Set.
 JWKS_PATH = "/authentication/.well-known/jwks.json"
 
@@ -81,6 +90,65 @@ class ServiceSettings(BaseSettings):
             if problems:
                 raise ValueError("; ".join(f"{issue} (APP_ENV=production)" for issue in problems))
         return self
+
+
+class WebhookSettings(ServiceSettings):
+    """Event webhooks (`common.outbox`): off, and no event written, unless WEBHOOK_URL is set."""
+
+    webhook_url: AnyHttpUrl | None = None
+    # Standard Webhooks secret: `whsec_` and the base64 of at least 24 random bytes.
+    webhook_secret: SecretStr | None = None
+    # An event not delivered this long after it happened is marked failed and logged.
+    webhook_max_age_seconds: int = Field(86_400, ge=1)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # The delay before retry n is about base * 2**(n-1), at most max, with jitter.
+    webhook_retry_base_seconds: float = Field(5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(3600.0, gt=0)
+    # in_process: the service delivers its own events; worker: `python -m <service>.webhook_worker`.
+    webhook_delivery: Literal["in_process", "worker"] = "in_process"
+
+    @property
+    def webhooks_enabled(self) -> bool:
+        return self.webhook_url is not None
+
+    @field_validator("webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_webhook_value_is_unset(cls, value: Any) -> Any:
+        # Compose files and .env templates pass `NAME=` for "not set".
+        return None if value == "" else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_is_a_standard_webhooks_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        try:
+            valid = text.startswith(WEBHOOK_SECRET_PREFIX) and bool(Webhook(text))
+        except Exception:
+            valid = False
+        if not valid:
+            raise ValueError(f"must be {WEBHOOK_SECRET_PREFIX} and the base64 of random bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_url_needs_its_secret(self) -> WebhookSettings:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_URL needs WEBHOOK_SECRET")
+        return self
+
+    def secret_fields(self) -> dict[str, SecretStr | str | None]:
+        secrets = super().secret_fields()
+        if self.webhook_url is not None:
+            secrets["webhook_secret"] = self.webhook_secret
+        return secrets
+
+
+class WebhookWorkerSettings(WebhookSettings):
+    """What a stand-alone delivery worker reads besides its service's database URL."""
+
+    # Where the worker serves /healthz and /metrics.
+    webhook_worker_port: int = Field(8090, ge=1, le=65535)
 
 
 def default_jwks_url(data: dict[str, Any]) -> str:

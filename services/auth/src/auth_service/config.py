@@ -10,13 +10,16 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from common.settings import DEV_SECRET_PREFIX, ServiceSettings
+from common.settings import DEV_SECRET_PREFIX, WebhookSettings, WebhookWorkerSettings
 
 Network = IPv4Network | IPv6Network
 
 
-class AuthSettings(ServiceSettings):
-    auth_database_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/auth"
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/auth"
+
+
+class AuthSettings(WebhookSettings):
+    auth_database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = Field(10, ge=1, le=100)
 
     otp_length: int = Field(4, ge=4, le=8)
@@ -87,7 +90,8 @@ class AuthSettings(ServiceSettings):
         return {"auth_database_url": self.auth_database_url}
 
     def secret_fields(self) -> dict[str, SecretStr | str | None]:
-        secrets: dict[str, SecretStr | str | None] = {"otp_hmac_secret": self.otp_hmac_secret}
+        secrets = super().secret_fields()
+        secrets["otp_hmac_secret"] = self.otp_hmac_secret
         if self.sms_backend == "webhook":
             secrets["sms_webhook_secret"] = self.sms_webhook_secret
         return secrets
@@ -111,3 +115,12 @@ class AuthSettings(ServiceSettings):
         ):
             raise ValueError("SMS_BACKEND=webhook needs SMS_WEBHOOK_URL and SMS_WEBHOOK_SECRET")
         return self
+
+
+class AuthWebhookWorkerSettings(WebhookWorkerSettings):
+    """`python -m auth_service.webhook_worker`: the database and the webhook settings only."""
+
+    auth_database_url: str = DEFAULT_DATABASE_URL
+
+    def database_urls(self) -> dict[str, str]:
+        return {"auth_database_url": self.auth_database_url}

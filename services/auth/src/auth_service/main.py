@@ -17,11 +17,14 @@ from auth_service import api
 from auth_service.config import AuthSettings
 from auth_service.deps import AuthState, state_of
 from auth_service.jwt_keys import KeyRing, load_key_ring
+from auth_service.models import WEBHOOK_OUTBOX
 from auth_service.otp import OtpPolicy, OtpStore
+from auth_service.repository import USER_REGISTERED
 from auth_service.service import AuthContext
 from auth_service.sessions import Sessions
 from auth_service.sms import DevSmsInbox, build_sms_backend
 from auth_service.tokens import AccessTokens
+from common import outbox
 from common.app import app_settings, create_service_app
 from common.db.engine import create_db_engine, ping
 from common.migrations import run_migrations
@@ -105,6 +108,9 @@ def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = N
         async with AsyncExitStack() as cleanup:
             engine = create_db_engine(config.auth_database_url, pool_size=config.db_pool_size)
             cleanup.push_async_callback(engine.dispose)
+            await cleanup.enter_async_context(
+                outbox.service_webhooks(engine, WEBHOOK_OUTBOX, [USER_REGISTERED], config)
+            )
             redis = async_redis_from_url(config.redis_url)
             cleanup.push_async_callback(redis.aclose)
             # For the SMS gateway: short, and never through a proxy meant for something else.

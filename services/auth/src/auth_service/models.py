@@ -1,4 +1,4 @@
-"""The auth service's one table: who has signed in, by phone."""
+"""The auth service's tables: who has signed in, by phone; and the webhook events to deliver."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, Integer,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db.metadata import make_metadata
+from common.outbox import outbox_table
 
 
 class Base(DeclarativeBase):
@@ -28,3 +29,7 @@ class User(Base):
     last_login_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+# `user.registered` events, written in the registration's own statement (`repository`).
+WEBHOOK_OUTBOX = outbox_table(Base.metadata)

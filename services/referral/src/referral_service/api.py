@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from common.errors import VALIDATION_CODE, openapi_errors
-from referral_service import export, service
-from referral_service.deps import STATE_CHANGE, ActivatingPrincipal, CurrentPrincipal, StateDep
+from referral_service import export, service, share
+from referral_service.deps import (
+    STATE_CHANGE,
+    ActivatingPrincipal,
+    BaseUrl,
+    ClientAddress,
+    CurrentPrincipal,
+    StateDep,
+)
 from referral_service.schemas import (
     ActivationRequest,
     ActivationResponse,
     InvitedUsersPage,
     ProfileDocument,
+    ReferralStats,
 )
 
 LimitQuery = Annotated[
@@ -26,6 +34,12 @@ CursorQuery = Annotated[str | None, Query(description="The opaque cursor from `n
 
 public_router = APIRouter(prefix="/referral_system", tags=["referral"])
 internal_router = APIRouter(prefix="/internal/referral", tags=["internal"])
+share_router = APIRouter(prefix="/i", tags=["share"])
+
+# Each visit is recorded: a redirect must not be stored and replayed by a cache.
+NO_STORE = {"Cache-Control": "no-store"}
+QR_CACHE_CONTROL = "public, max-age=86400"
+SVG_MEDIA_TYPE = "image/svg+xml"
 
 
 @public_router.post(
@@ -87,6 +101,69 @@ async def invited_users_csv(principal: CurrentPrincipal, state: StateDep) -> Str
             "Cache-Control": "no-store",
         },
     )
+
+
+@public_router.get("/api_referral_stats/", responses=openapi_errors(401, 503))
+async def referral_stats(
+    principal: CurrentPrincipal, state: StateDep, base_url: BaseUrl
+) -> ReferralStats:
+    """The caller's share link and its funnel: visits, unique visitors, activations."""
+    funnel = await share.funnel(
+        state.engine, user_id=principal.user_id, phone=principal.phone, base_url=base_url
+    )
+    return ReferralStats.of(funnel)
+
+
+@share_router.get(
+    "/{code}",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses={302: {"description": "To `/number_input/?invite={code}`, or `/number_input/`."}},
+)
+async def share_link(
+    code: str,
+    state: StateDep,
+    client: ClientAddress,
+    user_agent: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> RedirectResponse:
+    """A share link: records the visit and leads to the sign-in page with the invite.
+
+    An unknown or malformed code leads to the sign-in page without it and records nothing.
+    """
+    location = await share.visit(
+        state.engine,
+        invite_code=code,
+        client=client,
+        user_agent_header=user_agent,
+        key=state.settings.visitor_hash_key.get_secret_value().encode(),
+        window_seconds=state.settings.invite_visit_window_seconds,
+    )
+    return RedirectResponse(location, status_code=302, headers=NO_STORE)
+
+
+@share_router.get(
+    "/",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses={302: {"description": "To `/number_input/`."}},
+)
+async def share_link_without_code() -> RedirectResponse:
+    """A share link cut short before its code: the sign-in page."""
+    return RedirectResponse(share.sign_in_url(None), status_code=302, headers=NO_STORE)
+
+
+@share_router.get(
+    "/{code}/qr.svg",
+    response_class=Response,
+    responses={
+        200: {"content": {SVG_MEDIA_TYPE: {}}, "description": "The share URL as a QR code."},
+        **openapi_errors(404, 503),
+    },
+)
+async def share_link_qr(code: str, state: StateDep, base_url: BaseUrl) -> Response:
+    """The code's share URL as an SVG QR code."""
+    svg = await share.qr_svg(state.engine, invite_code=code, base_url=base_url)
+    return Response(svg, media_type=SVG_MEDIA_TYPE, headers={"Cache-Control": QR_CACHE_CONTROL})
 
 
 @internal_router.get(

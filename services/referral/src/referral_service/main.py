@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from common import outbox
 from common.app import app_settings, create_service_app
 from common.authn import Authenticator
 from common.db.engine import create_db_engine, ping
@@ -16,10 +17,13 @@ from common.migrations import run_migrations
 from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
 from common.tokens import KeySource, TokenVerifier, auth_keys
-from referral_service.api import internal_router, public_router
+from referral_service import share
+from referral_service.api import internal_router, public_router, share_router
 from referral_service.config import ReferralSettings
 from referral_service.deps import ReferralState, state_of
 from referral_service.limits import ActivationFailures
+from referral_service.models import WEBHOOK_OUTBOX
+from referral_service.repository import REFERRAL_ACTIVATED
 
 SERVICE = "referral"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -39,9 +43,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = config.referral_database_url
         await run_in_threadpool(run_migrations, script_location=MIGRATIONS, url=url)
+        await run_in_threadpool(share.warm_up)
         async with AsyncExitStack() as cleanup:
             engine = create_db_engine(url, pool_size=config.db_pool_size)
             cleanup.push_async_callback(engine.dispose)
+            await cleanup.enter_async_context(
+                outbox.service_webhooks(engine, WEBHOOK_OUTBOX, [REFERRAL_ACTIVATED], config)
+            )
             redis = async_redis_from_url(config.redis_url)
             cleanup.push_async_callback(redis.aclose)
             keys = await cleanup.enter_async_context(
@@ -70,6 +78,7 @@ def create_app(
     )
     app.include_router(public_router)
     app.include_router(internal_router)
+    app.include_router(share_router)
     return app
 
 

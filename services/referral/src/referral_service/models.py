@@ -4,6 +4,11 @@
 by auth, and keeping the phone here lets the invitee list be one indexed query instead of a
 call to auth for every row. Auth never changes a user's phone, so the copy cannot go stale.
 
+`invite_visit` holds the visits to members' share links (`GET /i/{code}`): one row per code's
+owner, visitor and time window, the visitor being a keyed hash of its IP address.
+`invite_visitor` holds each member's visitors once and `invite_funnel` the member's counts of
+both, kept by the statement that records a visit.
+
 `member.root_id` is the top of the member's referral tree (the member itself until it activates
 a code), kept by the activation that changes it, so the cycle check is one lookup however
 deep the tree.
@@ -23,12 +28,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db.metadata import make_metadata
+from common.outbox import outbox_table
 from referral_service.codes import CODE_LENGTH
 
 
@@ -89,3 +96,49 @@ Index(
     Activation.activated_at.desc(),
     Activation.invitee_id.desc(),
 )
+
+
+class InviteVisit(Base):
+    """A visit to a member's share link; the primary key bounds what a flood can add."""
+
+    __tablename__ = "invite_visit"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("member.user_id"), primary_key=True, autoincrement=False
+    )
+    # HMAC-SHA-256 of the client's address (an IPv6 client's /64), cut to 16 bytes.
+    ip_hash: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    # The start of the window the visit fell in: one row per visitor and code per window.
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    visited_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The user agent's family as ua-parser names it ("Chrome", "Mobile Safari", "Other").
+    ua_family: Mapped[str] = mapped_column(String(32))
+
+
+class InviteVisitor(Base):
+    """Each visitor of a member's share link, once: what makes a unique visitor count once."""
+
+    __tablename__ = "invite_visitor"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("member.user_id"), primary_key=True, autoincrement=False
+    )
+    ip_hash: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    first_visit_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class InviteFunnel(Base):
+    """A member's counts of recorded visits and of visitors; no row before the first visit."""
+
+    __tablename__ = "invite_funnel"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("member.user_id"), primary_key=True, autoincrement=False
+    )
+    visits: Mapped[int] = mapped_column(BigInteger)
+    unique_visitors: Mapped[int] = mapped_column(BigInteger)
+
+
+# `referral.activated` events (migration 0004), written by the activation's own transaction
+# (`repository.activate`).
+WEBHOOK_OUTBOX = outbox_table(Base.metadata)

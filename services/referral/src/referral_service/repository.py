@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Select,
     Table,
+    Text,
     bindparam,
     func,
     select,
@@ -32,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common import outbox, webhooks
 from common.db.engine import STATEMENT_TIMEOUT_SECONDS, transaction
 from common.db.query import Query
 from referral_service.models import Activation, Member
@@ -120,18 +122,30 @@ async def insert_member(
         await connection.execute(statement)
 
 
-_ACTIVATE = Query(
-    select(
-        func.activate_invite_code(
-            bindparam("invitee", type_=BigInteger),
-            bindparam("code", type_=CHAR(6)),
-            bindparam("now", type_=DateTime(timezone=True)),
-            bindparam("deadline", type_=DateTime(timezone=True)),
+REFERRAL_ACTIVATED = "referral.activated"
+
+
+def _activate_call(*, with_event: bool) -> Query:
+    arguments = [
+        bindparam("invitee", type_=BigInteger),
+        bindparam("code", type_=CHAR(6)),
+        bindparam("now", type_=DateTime(timezone=True)),
+        bindparam("deadline", type_=DateTime(timezone=True)),
+    ]
+    if with_event:
+        arguments.append(bindparam("event_id", type_=Text))
+    return Query(
+        select(
+            func.activate_invite_code(*arguments)
+            .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
+            .render_derived()
         )
-        .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
-        .render_derived()
     )
-)
+
+
+# Without webhooks the function's last parameter keeps its default (NULL): no event.
+_ACTIVATE = _activate_call(with_event=False)
+_ACTIVATE_WITH_EVENT = _activate_call(with_event=True)
 
 
 async def activate(
@@ -160,19 +174,41 @@ async def activate(
     has given up has told its client the activation failed. On SQLite (the single process)
     every transaction holds the write lock from its start, so the same steps run one
     activation at a time, from Python.
+
+    With webhooks on (an outbox attached to the engine) a successful activation also writes
+    its `referral.activated` event in the same transaction: inside the function on PostgreSQL
+    (its last argument, the event's webhook-id; migration 0004), after the steps on SQLite.
+    A refusal or a repeat writes none.
     """
+    events = outbox.attached(engine)
     try:
         if _is_postgresql(engine):
             deadline = datetime.now(UTC) + timedelta(seconds=STATEMENT_TIMEOUT_SECONDS)
-            row = await _ACTIVATE.first(
-                engine, invitee=invitee_id, code=invite_code, now=now, deadline=deadline
-            )
+            if events is None:
+                row = await _ACTIVATE.first(
+                    engine, invitee=invitee_id, code=invite_code, now=now, deadline=deadline
+                )
+            else:
+                row = await _ACTIVATE_WITH_EVENT.first(
+                    engine,
+                    invitee=invitee_id,
+                    code=invite_code,
+                    now=now,
+                    deadline=deadline,
+                    event_id=webhooks.new_message_id(),
+                )
             assert row is not None  # the function returns exactly one row
-            return ActivationResult(Outcome(row[0]), row[1], row[2], row[3])
-        async with transaction(engine) as connection:
-            return await _activate_step_by_step(
-                connection, invitee_id=invitee_id, invite_code=invite_code, now=now
-            )
+            result = ActivationResult(Outcome(row[0]), row[1], row[2], row[3])
+        else:
+            async with transaction(engine) as connection:
+                result = await _activate_step_by_step(
+                    connection, invitee_id=invitee_id, invite_code=invite_code, now=now
+                )
+                if result.outcome is Outcome.ACTIVATED and events is not None:
+                    await _enqueue_activated(connection, events, invitee_id, result)
+        if result.outcome is Outcome.ACTIVATED and events is not None:
+            events.written()
+        return result
     except (IntegrityError, asyncpg.IntegrityConstraintViolationError):
         # The primary key on activation.invitee_id is the last line of defence: should the
         # locks ever let a second activation of one user through, it is refused here.
@@ -218,6 +254,33 @@ async def _activate_step_by_step(
         update(MEMBER).where(MEMBER.c.root_id == invitee_id).values(root_id=root)
     )
     return ActivationResult(Outcome.ACTIVATED, invite_code, now, owner)
+
+
+async def _enqueue_activated(
+    connection: AsyncConnection, events: outbox.Outbox, invitee_id: int, result: ActivationResult
+) -> None:
+    """The `referral.activated` event of `result`, in the activation's transaction (SQLite)."""
+    assert result.inviter_id is not None and result.activated_at is not None
+    phones = dict(
+        (
+            await connection.execute(
+                select(MEMBER.c.user_id, MEMBER.c.phone).where(
+                    MEMBER.c.user_id.in_([invitee_id, result.inviter_id])
+                )
+            )
+        ).all()
+    )
+    await events.enqueue(
+        connection,
+        REFERRAL_ACTIVATED,
+        result.activated_at,
+        {
+            "invitee": {"id": invitee_id, "phone": phones[invitee_id]},
+            "inviter": {"id": result.inviter_id, "phone": phones[result.inviter_id]},
+            "invite_code": result.invite_code,
+            "activated_at": outbox.format_time(result.activated_at),
+        },
+    )
 
 
 async def _previous(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from referral_service.codes import CODE_PATTERN
 from referral_service.service import Activation, InviteePage, ReferralProfile
+from referral_service.share import Funnel
 
 InviteCode = Annotated[
     str,
@@ -74,3 +75,27 @@ def _items(page: InviteePage) -> list[InvitedUser]:
         InvitedUser(id=item.id, phone=item.phone, activated_at=item.activated_at)
         for item in page.items
     ]
+
+
+class ReferralStats(BaseModel):
+    """The caller's share link and what it has brought."""
+
+    invite_code: str
+    share_url: str = Field(description="Absolute: PUBLIC_BASE_URL, else the request's own origin.")
+    visits: int = Field(description="Visits to the share link, at most one per visitor a window.")
+    unique_visitors: int
+    activations: int = Field(description="Users who activated the code.")
+    conversion: float | None = Field(
+        description="activations / unique_visitors; null while there are no visitors."
+    )
+
+    @classmethod
+    def of(cls, funnel: Funnel) -> ReferralStats:
+        return cls(
+            invite_code=funnel.invite_code,
+            share_url=funnel.share_url,
+            visits=funnel.visits,
+            unique_visitors=funnel.unique_visitors,
+            activations=funnel.activations,
+            conversion=funnel.conversion,
+        )

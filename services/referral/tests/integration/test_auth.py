@@ -20,6 +20,7 @@ from referral_service.main import create_app
 ACTIVATE = "/referral_system/api_invite_code_activation/"
 INVITED = "/referral_system/api_invited_users/"
 PROFILE = "/internal/referral/profile"
+STATS = "/referral_system/api_referral_stats/"
 
 Mint = Callable[..., str]
 
@@ -27,6 +28,7 @@ ENDPOINTS = [
     ("POST", ACTIVATE, {"invite_code": "abc123"}),
     ("GET", INVITED, None),
     ("GET", PROFILE, None),
+    ("GET", STATS, None),
 ]
 
 

@@ -62,5 +62,75 @@ def test_production_refuses_a_development_database_password() -> None:
     settings = ReferralSettings(
         app_env="production",
         referral_database_url="postgresql+psycopg2://referral:a-real-one@db/referral",
+        visitor_hash_key="a-real-visitor-hash-key-of-32-bytes",
+        public_base_url="https://invite.example.com",
     )
     assert settings.is_production
+
+
+def test_production_refuses_share_links_without_a_public_origin() -> None:
+    real = {
+        "app_env": "production",
+        "referral_database_url": "postgresql+psycopg2://referral:a-real-one@db/referral",
+        "visitor_hash_key": "a-real-visitor-hash-key-of-32-bytes",
+    }
+    with pytest.raises(ValidationError, match="PUBLIC_BASE_URL must be set"):
+        ReferralSettings(**real)
+    assert ReferralSettings(**real, public_base_url="https://invite.example.com").is_production
+
+
+def test_production_refuses_a_development_visitor_hash_key() -> None:
+    real_url = "postgresql+psycopg2://referral:a-real-one@db/referral"
+    with pytest.raises(ValidationError, match="VISITOR_HASH_KEY must be set to a real secret"):
+        ReferralSettings(app_env="production", referral_database_url=real_url)
+    with pytest.raises(ValidationError, match="VISITOR_HASH_KEY must be at least 32 bytes"):
+        ReferralSettings(
+            app_env="production", referral_database_url=real_url, visitor_hash_key="short"
+        )
+    with pytest.raises(ValidationError, match="VISITOR_HASH_KEY must be set to a real secret"):
+        ReferralSettings(app_env="production", referral_database_url=real_url, visitor_hash_key="")
+
+
+@pytest.mark.parametrize(
+    ("value", "origin"),
+    [
+        ("https://invite.example.com", "https://invite.example.com"),
+        ("https://invite.example.com/", "https://invite.example.com"),
+        ("http://localhost:8080", "http://localhost:8080"),
+        ("", None),
+    ],
+)
+def test_the_public_base_url_is_an_origin(
+    monkeypatch: pytest.MonkeyPatch, value: str, origin: str | None
+) -> None:
+    monkeypatch.setenv("PUBLIC_BASE_URL", value)
+    assert ReferralSettings().public_base_url == origin
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "example.com",
+        "ftp://example.com",
+        "https://example.com/app",
+        "https://example.com?x=1",
+        "https://example.com#x",
+        "https://user@example.com",
+        "https://example.com:port",
+        "https://",
+    ],
+)
+def test_a_public_base_url_that_is_no_origin_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PUBLIC_BASE_URL", value)
+    with pytest.raises(ValidationError, match="public_base_url"):
+        ReferralSettings()
+
+
+def test_trusted_proxies_and_the_visit_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1,::1")
+    monkeypatch.setenv("INVITE_VISIT_WINDOW_SECONDS", "60")
+    settings = ReferralSettings()
+    assert [str(network) for network in settings.trusted_proxies] == ["127.0.0.1/32", "::1/128"]
+    assert settings.invite_visit_window_seconds == 60

@@ -2,7 +2,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from auth_service.client_ip import client_address, rate_limit_subject
+from common.client_ip import client_address, is_trusted_peer, parse_networks, rate_limit_subject
 
 TRUSTED = (ip_network("127.0.0.1/32"), ip_network("10.0.0.0/8"), ip_network("::1/128"))
 
@@ -53,3 +53,28 @@ def test_a_peer_that_is_no_address_is_used_as_is() -> None:
 )
 def test_rate_limit_subject(client: str, subject: str) -> None:
     assert rate_limit_subject(client) == subject
+
+
+@pytest.mark.parametrize(
+    "value", ['["127.0.0.1/32", "::1"]', "127.0.0.1, ::1/128", ["127.0.0.1", "::1"]]
+)
+def test_trusted_proxies_as_json_or_comma_separated(value: object) -> None:
+    assert parse_networks(value) == (ip_network("127.0.0.1/32"), ip_network("::1/128"))
+
+
+def test_an_empty_setting_trusts_nobody() -> None:
+    assert parse_networks("") == ()
+
+
+def test_not_a_network_is_refused() -> None:
+    with pytest.raises(ValueError, match="not-an-ip"):
+        parse_networks("not-an-ip")
+
+
+@pytest.mark.parametrize(
+    ("peer", "trusted"),
+    [("127.0.0.1", True), ("10.1.2.3", True), ("198.51.100.9", False), ("testclient", False)],
+)
+def test_is_trusted_peer(peer: str, trusted: bool) -> None:
+    assert is_trusted_peer(peer, TRUSTED) is trusted
+    assert is_trusted_peer(None, TRUSTED) is False
