@@ -17,7 +17,15 @@ PAGES = {
 }
 HOOKS: dict[str, set[str]] = {
     "/": set(),
-    "/number_input/": {"login-card", "checking", "phone-form", "phone", "phone-submit"},
+    "/number_input/": {
+        "login-card",
+        "checking",
+        "phone-form",
+        "phone",
+        "phone-submit",
+        "invite-banner",
+        "invite-banner-code",
+    },
     "/otp_input/": {
         "otp-form",
         "otp",
@@ -27,6 +35,8 @@ HOOKS: dict[str, set[str]] = {
         "countdown",
         "dev-sms",
         "dev-sms-code",
+        "invite-banner",
+        "invite-banner-code",
     },
     "/profile/": {
         "user-id",
@@ -45,6 +55,16 @@ HOOKS: dict[str, set[str]] = {
         "invited-list",
         "show-more",
         "logout",
+        "invite-note",
+        "share-url",
+        "copy-share-url",
+        "share-status",
+        "share-link",
+        "share-qr",
+        "stats-visits",
+        "stats-unique",
+        "stats-activations",
+        "stats-conversion",
     },
 }
 # Every error code of the public contract that a page can meet, shown in words.
@@ -163,7 +183,8 @@ def test_code_inputs_help_the_browser() -> None:
 
 @pytest.mark.parametrize("url", PAGES)
 def test_page_strings_are_translated(url: str, keys: dict[str, set[str]]) -> None:
-    used = {a["data-i18n"] for _, a in parse(PAGES[url]).elements if "data-i18n" in a}
+    elements = parse(PAGES[url]).elements
+    used = {a[name] for _, a in elements for name in ("data-i18n", "data-i18n-alt") if name in a}
     assert used
     assert used <= keys["ru"]
     assert used <= keys["en"]
@@ -204,3 +225,21 @@ def test_the_csv_link_downloads_the_export() -> None:
     attrs = parse(PAGES["/profile/"]).by_id("invited-csv")[1]
     assert attrs["href"] == "/referral_system/api_invited_users.csv"
     assert "download" in attrs and "hidden" in attrs
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_images_have_alt_text(url: str) -> None:
+    """Decorative images say so with an empty alt; the QR code's alt follows the language."""
+    for tag, attrs in parse(PAGES[url]).elements:
+        if tag == "img":
+            assert "alt" in attrs, attrs
+            assert attrs["alt"] or attrs["src"] == "/static/favicon.svg", attrs
+
+
+def test_the_share_controls_wait_for_the_link() -> None:
+    """The Web Share button is shown only where the browser has the API; the QR with its link."""
+    page = parse(PAGES["/profile/"])
+    assert "hidden" in page.by_id("share-link")[1]
+    assert page.by_id("share-qr")[1]["data-i18n-alt"] == "profile.qrAlt"
+    assert page.by_id("share-status")[1]["role"] == "status"
+    assert page.by_id("invite-note")[1]["role"] == "status"

@@ -14,7 +14,11 @@ export const API = Object.freeze({
   logout: "/authentication/api_logout/",
   profile: "/profile/api_profile/",
   activate: "/referral_system/api_invite_code_activation/",
+  invitedUsers: "/referral_system/api_invited_users/",
   invitedCsv: "/referral_system/api_invited_users.csv",
+  stats: "/referral_system/api_referral_stats/",
+  /** The share link's QR code (an SVG image) for an invite code. */
+  qr: (code) => `/i/${encodeURIComponent(code)}/qr.svg`,
 });
 
 const LANGUAGES = ["ru", "en"];
@@ -139,6 +143,41 @@ const DICTIONARY = {
       `${p.count} ${ruPlural(p.count, "приглашённый", "приглашённых", "приглашённых")}, последний — ${formatDateTime(p.newest)}.`,
     "profile.reveal": "Показать номер",
     "profile.downloadCsv": "Скачать CSV",
+    "invite.banner": "Вас пригласили по коду",
+    "invite.bannerHint": "Войдите или зарегистрируйтесь — код активируется сам.",
+    "invite.offer": (p) => `Вас пригласили по коду ${p.code}. Нажмите «Активировать», чтобы принять приглашение.`,
+    "invite.own": (p) =>
+      `Ссылка-приглашение, по которой вы пришли, ведёт на ваш собственный код ${p.code}. Свой код активировать нельзя — поделитесь ссылкой с друзьями.`,
+    "invite.cycle": (p) =>
+      `Код ${p.code} из ссылки-приглашения принадлежит тому, кого пригласили вы (напрямую или через других), поэтому его нельзя активировать.`,
+    "invite.unknown": (p) =>
+      `Кода ${p.code} из ссылки-приглашения нет — возможно, в ссылке опечатка. Если вас пригласили, введите код пригласившего ниже.`,
+    "invite.already": (p) =>
+      p.activated === p.code
+        ? `Код ${p.code} из ссылки-приглашения у вас уже активирован.`
+        : `Вы пришли по ссылке-приглашению с кодом ${p.code}, но уже активировали код ${p.activated}. Активировать можно только один код.`,
+    "invite.retry": (p) =>
+      `Код ${p.code} из ссылки-приглашения пока не активирован. Нажмите «Активировать», чтобы попробовать ещё раз.`,
+    "profile.shareHeading": "Ссылка-приглашение",
+    "profile.shareIntro": "Друг откроет ссылку, войдёт по номеру телефона — и ваш код активируется сам.",
+    "profile.shareUrlLabel": "Ваша ссылка",
+    "profile.copyLink": "Копировать ссылку",
+    "profile.linkCopied": "Ссылка скопирована",
+    "profile.copyLinkFailed": "Не удалось скопировать. Ссылка выделена: нажмите Ctrl+C.",
+    "profile.share": "Поделиться…",
+    "profile.shareTitle": "Приглашение в реферальную систему",
+    "profile.shareText": "Присоединяйся по моей ссылке:",
+    "profile.qrAlt": "QR-код ссылки-приглашения",
+    "profile.qrCaption": "Или покажите QR-код: его можно отсканировать камерой телефона.",
+    "profile.statsHeading": "Воронка приглашений",
+    "profile.statsVisits": "Переходы по ссылке",
+    "profile.statsUnique": "Уникальные посетители",
+    "profile.statsActivations": "Активации кода",
+    "profile.statsConversion": "Конверсия",
+    "profile.statsConversionValue": (p) => formatPercent(p.value),
+    "profile.statsHint": "Конверсия — активации кода, делённые на уникальных посетителей ссылки.",
+    "profile.statsFailed": "Не удалось загрузить ссылку и статистику.",
+    "profile.downloadBusy": "Готовим файл…",
     "profile.showMore": "Показать ещё",
     "profile.showMoreBusy": "Загружаем…",
     "profile.logout": "Выйти",
@@ -221,6 +260,41 @@ const DICTIONARY = {
       `${p.count} invited, the newest on ${formatDateTime(p.newest)}.`,
     "profile.reveal": "Show number",
     "profile.downloadCsv": "Download CSV",
+    "invite.banner": "You were invited with the code",
+    "invite.bannerHint": "Sign in or sign up and the code is activated for you.",
+    "invite.offer": (p) => `You were invited with the code ${p.code}. Press Activate to accept the invitation.`,
+    "invite.own": (p) =>
+      `The invite link you came by carries your own code ${p.code}. You cannot activate your own code — share the link with friends instead.`,
+    "invite.cycle": (p) =>
+      `The code ${p.code} from the invite link belongs to someone you invited (directly or through others), so it cannot be activated.`,
+    "invite.unknown": (p) =>
+      `There is no code ${p.code} — the invite link may be mistyped. If someone invited you, enter their code below.`,
+    "invite.already": (p) =>
+      p.activated === p.code
+        ? `The code ${p.code} from the invite link is already activated for you.`
+        : `You came by an invite link with the code ${p.code}, but you have already activated ${p.activated}. Only one code can be activated.`,
+    "invite.retry": (p) =>
+      `The code ${p.code} from the invite link is not activated yet. Press Activate to try again.`,
+    "profile.shareHeading": "Invite link",
+    "profile.shareIntro": "A friend opens the link, signs in with a phone number, and your code is activated for them.",
+    "profile.shareUrlLabel": "Your link",
+    "profile.copyLink": "Copy link",
+    "profile.linkCopied": "Link copied",
+    "profile.copyLinkFailed": "Could not copy. The link is selected: press Ctrl+C.",
+    "profile.share": "Share…",
+    "profile.shareTitle": "An invitation to the referral system",
+    "profile.shareText": "Join with my link:",
+    "profile.qrAlt": "QR code of the invite link",
+    "profile.qrCaption": "Or show the QR code: a phone camera can scan it.",
+    "profile.statsHeading": "Invitation funnel",
+    "profile.statsVisits": "Link visits",
+    "profile.statsUnique": "Unique visitors",
+    "profile.statsActivations": "Code activations",
+    "profile.statsConversion": "Conversion",
+    "profile.statsConversionValue": (p) => formatPercent(p.value),
+    "profile.statsHint": "Conversion is the code's activations divided by the link's unique visitors.",
+    "profile.statsFailed": "Could not load the link and the statistics.",
+    "profile.downloadBusy": "Preparing the file…",
     "profile.showMore": "Show more",
     "profile.showMoreBusy": "Loading…",
     "profile.logout": "Log out",
@@ -316,11 +390,29 @@ export function formatTime(ms) {
   return new Intl.DateTimeFormat(locale, { timeStyle: "short" }).format(new Date(ms));
 }
 
+/** A share of one as a percentage (`0.5` → `50 %` / `50%`); "—" when there is none. */
+export function formatPercent(value) {
+  if (value === null || value === undefined || !Number.isFinite(Number(value))) return "—";
+  const locale = lang === "ru" ? "ru-RU" : "en-GB";
+  return new Intl.NumberFormat(locale, { style: "percent", maximumFractionDigits: 1 }).format(Number(value));
+}
+
+/** A count with the language's digit grouping: `12 345`, `12,345`. */
+export function formatCount(value) {
+  return new Intl.NumberFormat(lang === "ru" ? "ru-RU" : "en-GB").format(Number(value) || 0);
+}
+
 function applyLanguage() {
   document.documentElement.lang = lang;
   for (const element of document.querySelectorAll("[data-i18n]")) {
     const args = element.dataset.i18nArgs;
     element.textContent = t(element.dataset.i18n, args ? JSON.parse(args) : undefined);
+  }
+  for (const element of document.querySelectorAll("[data-i18n-alt]")) {
+    element.alt = t(element.dataset.i18nAlt);
+  }
+  for (const element of document.querySelectorAll("[data-count]")) {
+    element.textContent = formatCount(element.dataset.count);
   }
   for (const time of document.querySelectorAll("time[datetime]")) {
     time.textContent = formatDateTime(time.dateTime);
@@ -560,3 +652,60 @@ export const pendingLogin = {
     for (const key of Object.values(PENDING)) storageRemove("sessionStorage", key);
   },
 };
+
+// --- The invite a share link brought, kept from /number_input/ through sign-in to /profile/ ---
+
+const INVITE = {
+  code: "invite.code",
+  // "" while signing in; "apply" once signed in through the pages (the profile activates it);
+  // "offer" for a visitor who was signed in already (the profile offers it).
+  mode: "invite.mode",
+};
+const INVITE_CODE_SHAPE = /^[A-Za-z0-9]{6}$/;
+
+/** An invite code from a URL or a paste: surrounding spaces go; anything not of the shape is null. */
+export function normaliseInviteCode(text) {
+  const code = String(text ?? "").trim();
+  return INVITE_CODE_SHAPE.test(code) ? code : null;
+}
+
+export const pendingInvite = {
+  /**
+   * Keeps the `?invite=` of this page's URL when it has the shape of a code (it is only ever
+   * shown as text); returns the invite kept now, from this URL or from before, or null.
+   */
+  fromUrl() {
+    const raw = new URLSearchParams(window.location.search).get("invite");
+    const code = raw === null ? null : normaliseInviteCode(raw);
+    if (code) {
+      storageSet("sessionStorage", INVITE.code, code);
+      storageRemove("sessionStorage", INVITE.mode);
+    }
+    return this.load();
+  },
+  load() {
+    const code = normaliseInviteCode(storageGet("sessionStorage", INVITE.code));
+    if (!code) return null;
+    return { code, mode: storageGet("sessionStorage", INVITE.mode) ?? "" };
+  },
+  /** The sign-in through the pages succeeded: the profile is to activate the invite. */
+  signedIn() {
+    if (this.load()) storageSet("sessionStorage", INVITE.mode, "apply");
+  },
+  /** The visitor was signed in already: the profile is to offer the invite. */
+  offer() {
+    if (this.load()) storageSet("sessionStorage", INVITE.mode, "offer");
+  },
+  /** An invite is used once: after the profile has dealt with it, it is forgotten. */
+  clear() {
+    for (const key of Object.values(INVITE)) storageRemove("sessionStorage", key);
+  },
+};
+
+/** Shows the page's "you were invited" banner with the code, as text. */
+export function showInviteBanner(invite) {
+  const banner = document.getElementById("invite-banner");
+  if (!banner || !invite) return;
+  document.getElementById("invite-banner-code").textContent = invite.code;
+  banner.hidden = false;
+}

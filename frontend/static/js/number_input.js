@@ -8,15 +8,24 @@ import {
   initPage,
   leaveFor,
   markInvalid,
+  pendingInvite,
   pendingLogin,
   setBusy,
+  showInviteBanner,
   showMessage,
 } from "/static/js/common.js";
 
 initPage();
 
-// A signed-in visitor has nothing to do here; the form stays hidden until that is known.
-if (await hasSession()) await leaveFor(PAGES.profile);
+// A share link brings `?invite=CODE`: kept for the sign-in, and activated after it.
+const invite = pendingInvite.fromUrl();
+
+// A signed-in visitor has nothing to do here; the form stays hidden until that is known. An
+// invite they came with is offered on the profile.
+if (await hasSession()) {
+  pendingInvite.offer();
+  await leaveFor(PAGES.profile);
+}
 
 const form = document.getElementById("phone-form");
 const input = document.getElementById("phone");
@@ -24,6 +33,7 @@ const submit = document.getElementById("phone-submit");
 const error = document.getElementById("error");
 
 input.value = pendingLogin.load()?.phone ?? "";
+showInviteBanner(invite);
 document.getElementById("checking").hidden = true;
 document.getElementById("login-card").hidden = false;
 input.focus();

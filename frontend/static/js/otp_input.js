@@ -10,9 +10,11 @@ import {
   initPage,
   leaveFor,
   markInvalid,
+  pendingInvite,
   pendingLogin,
   setBusy,
   setText,
+  showInviteBanner,
   showMessage,
 } from "/static/js/common.js";
 
@@ -171,6 +173,8 @@ form.addEventListener("submit", async (event) => {
   const result = await api(API.otpInput, { method: "POST", body, auth: false });
   if (result.ok) {
     pendingLogin.clear();
+    // An invite brought by a share link is activated by the profile page, once.
+    pendingInvite.signedIn();
     await leaveFor(PAGES.profile);
   }
   setBusy(submit, false);
@@ -218,6 +222,7 @@ resend.addEventListener("click", async () => {
 });
 
 document.getElementById("sent-to").textContent = formatPhone(login.phone);
+showInviteBanner(pendingInvite.load());
 setOtpLength(login.otpLength);
 if (login.dead) {
   codeDied(login.dead);

@@ -6,20 +6,30 @@ import {
   clearText,
   describeError,
   formatDateTime,
+  formatCount,
   formatPhone,
   initPage,
   leaveFor,
   markInvalid,
   maskPhone,
+  pendingInvite,
   pendingLogin,
   setBusy,
   setText,
   showMessage,
+  t,
 } from "/static/js/common.js";
 
 const INVITE_CODE = /^[A-Za-z0-9]{6}$/;
 const INVITE_CODE_LENGTH = 6;
 const COPIED_FOR_MS = 2000;
+// What a refused activation of a share link's invite means for the visitor, in words.
+const INVITE_REFUSALS = {
+  own_invite_code: "invite.own",
+  referral_cycle: "invite.cycle",
+  invite_code_not_found: "invite.unknown",
+  invalid_invite_code_format: "invite.unknown",
+};
 
 initPage();
 
@@ -37,6 +47,11 @@ const activateInput = byId("invite-code-input");
 const activateSubmit = byId("activate-submit");
 const activateError = byId("activate-error");
 const activateStatus = byId("activate-status");
+const inviteNote = byId("invite-note");
+const shareBox = byId("share-box");
+const shareUrl = byId("share-url");
+const shareButton = byId("share-link");
+const csvLink = byId("invited-csv");
 const invitedList = byId("invited-list");
 const showMore = byId("show-more");
 const logout = byId("logout");
@@ -114,17 +129,132 @@ function render(profile) {
   content.hidden = false;
 }
 
+// --- the share link and its funnel ---
+
+function showCount(element, value) {
+  element.dataset.count = String(value ?? 0);
+  element.textContent = formatCount(value);
+}
+
+/** The link as text, in two parts: a line may break before "/i/CODE" but not inside it. */
+function showShareUrl(url) {
+  const cut = url.lastIndexOf("/i/");
+  const head = document.createElement("span");
+  const tail = document.createElement("span");
+  tail.className = "share-url-tail";
+  head.textContent = cut > 0 ? url.slice(0, cut) : "";
+  tail.textContent = cut > 0 ? url.slice(cut) : url;
+  shareUrl.replaceChildren(head, tail);
+}
+
+const qrImage = byId("share-qr");
+const qrFigure = byId("share-qr-figure");
+// A QR code that cannot be had takes its frame with it; the link and its copy button remain.
+qrImage.addEventListener("error", () => {
+  qrFigure.hidden = true;
+});
+
+function renderStats(stats) {
+  showShareUrl(String(stats.share_url));
+  const qrSrc = API.qr(stats.invite_code);
+  if (qrImage.getAttribute("src") !== qrSrc) {
+    qrFigure.hidden = false;
+    qrImage.src = qrSrc;
+  }
+  shareBox.hidden = false;
+  // The Web Share API only where the browser has it (mostly phones); copying works everywhere.
+  shareButton.hidden = typeof navigator.share !== "function";
+  showCount(byId("stats-visits"), stats.visits);
+  showCount(byId("stats-unique"), stats.unique_visitors);
+  showCount(byId("stats-activations"), stats.activations);
+  setText(byId("stats-conversion"), "profile.statsConversionValue", { value: stats.conversion ?? null });
+}
+
+async function loadStats() {
+  const statsError = byId("stats-error");
+  clearMessage(statsError);
+  const result = await api(API.stats);
+  if (result.ok) {
+    renderStats(result.data);
+    return;
+  }
+  shareBox.hidden = true;
+  showMessage(statsError, { key: "profile.statsFailed" });
+}
+
+// --- the invite a share link brought ---
+
+function noteInvite(key, params) {
+  showMessage(inviteNote, { key, params });
+}
+
+/** Offers the invite in the activation form: the visitor decides. */
+function offerInvite(code) {
+  activateInput.value = code;
+  noteInvite("invite.offer", { code });
+}
+
+/**
+ * Deals with the invite a share link brought, once: activates it after a sign-in through the
+ * pages, offers it to a visitor who was signed in already, and says in words why it cannot be
+ * had. Nothing here stands in the way of the profile.
+ */
+async function handleInvite(invite, profile) {
+  pendingInvite.clear();
+  const { code } = invite;
+  if (profile.activated_invite_code) {
+    noteInvite("invite.already", { code, activated: profile.activated_invite_code });
+    return;
+  }
+  if (code === profile.invite_code) {
+    noteInvite("invite.own", { code });
+    return;
+  }
+  if (invite.mode !== "apply") {
+    offerInvite(code);
+    return;
+  }
+  const result = await api(API.activate, { method: "POST", body: { invite_code: code } });
+  if (result.ok) {
+    // The profile was read before the activation: it is brought up to date here.
+    profile.activated_invite_code = result.data.activated_invite_code;
+    showMessage(activateStatus, {
+      key: "profile.activatedNow",
+      params: { code: result.data.activated_invite_code },
+    });
+    return;
+  }
+  const refusal = result.data?.code;
+  if (refusal === "invite_code_already_activated") {
+    profile.activated_invite_code = result.data.activated_invite_code;
+    noteInvite("invite.already", { code, activated: result.data.activated_invite_code });
+    return;
+  }
+  if (Object.hasOwn(INVITE_REFUSALS, refusal)) {
+    noteInvite(INVITE_REFUSALS[refusal], { code });
+    return;
+  }
+  // Not refused, just not done (no connection, a wait, a busy server): one press retries it.
+  activateInput.value = code;
+  noteInvite("invite.retry", { code });
+  showMessage(activateError, describeError(result));
+}
+
 async function loadProfile() {
   clearMessage(error);
   retry.hidden = true;
   loading.hidden = false;
-  const result = await api(API.profile);
-  loading.hidden = true;
+  const [result] = await Promise.all([api(API.profile), loadStats()]);
   if (result.ok) {
+    const invite = pendingInvite.load();
+    if (invite) await handleInvite(invite, result.data);
+    loading.hidden = true;
     render(result.data);
-    if (!activateForm.hidden) activateInput.focus();
+    if (!activateStatus.hidden) activated.focus();
+    else if (!activateForm.hidden) activateInput.focus();
     return;
   }
+  loading.hidden = true;
   showMessage(error, describeError(result));
   retry.hidden = false;
 }
@@ -160,31 +290,69 @@ async function copyText(text) {
   return copyWithSelection(text);
 }
 
-function selectInviteCode() {
+function selectContents(element) {
   const range = document.createRange();
-  range.selectNodeContents(inviteCode);
+  range.selectNodeContents(element);
   window.getSelection()?.removeAllRanges();
   window.getSelection()?.addRange(range);
 }
 
-let copiedTimer = null;
+/**
+ * A copy button for the text of `source`: the button says "copied" for a moment and `status`
+ * (a live region) says it to a screen reader; when copying fails the text is selected instead
+ * and `status` says how to copy it by hand.
+ */
+function copyButtonFor({ button, source, status, idleKey, doneKey, copiedKey, failedKey }) {
+  let timer = null;
+  button.addEventListener("click", async () => {
+    const copied = await copyText(source.textContent);
+    button.focus();
+    clearTimeout(timer);
+    status.classList.toggle("visually-hidden", copied);
+    if (!copied) {
+      selectContents(source);
+      setText(status, failedKey);
+      return;
+    }
+    setText(button, doneKey);
+    setText(status, copiedKey);
+    timer = setTimeout(() => {
+      setText(button, idleKey);
+      clearText(status);
+    }, COPIED_FOR_MS);
+  });
+}
 
-copyButton.addEventListener("click", async () => {
-  const copied = await copyText(inviteCode.textContent);
-  copyButton.focus();
-  clearTimeout(copiedTimer);
-  copyStatus.classList.toggle("visually-hidden", copied);
-  if (!copied) {
-    selectInviteCode();
-    setText(copyStatus, "profile.copyFailed");
-    return;
+copyButtonFor({
+  button: copyButton,
+  source: inviteCode,
+  status: copyStatus,
+  idleKey: "profile.copy",
+  doneKey: "profile.copied",
+  copiedKey: "profile.copied",
+  failedKey: "profile.copyFailed",
+});
+
+copyButtonFor({
+  button: byId("copy-share-url"),
+  source: shareUrl,
+  status: byId("share-status"),
+  idleKey: "profile.copyLink",
+  doneKey: "profile.copied",
+  copiedKey: "profile.linkCopied",
+  failedKey: "profile.copyLinkFailed",
+});
+
+shareButton.addEventListener("click", async () => {
+  try {
+    await navigator.share({
+      title: t("profile.shareTitle"),
+      text: t("profile.shareText"),
+      url: shareUrl.textContent,
+    });
+  } catch {
+    // Closed without sharing (AbortError) or refused: nothing to say, the link is on the page.
   }
-  setText(copyButton, "profile.copied");
-  setText(copyStatus, "profile.copied");
-  copiedTimer = setTimeout(() => {
-    setText(copyButton, "profile.copy");
-    clearText(copyStatus);
-  }, COPIED_FOR_MS);
 });
 
 // --- activation ---
@@ -220,6 +388,7 @@ activateForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearMessage(activateError);
   clearMessage(activateStatus);
+  clearMessage(inviteNote);
   markInvalid(activateInput, false);
   const code = activateInput.value.trim();
   if (!INVITE_CODE.test(code)) {
@@ -265,6 +434,31 @@ showMore.addEventListener("click", async () => {
   }
 });
 
+// --- the CSV download ---
+
+// A plain link would save whatever the server answers, a 401 body too once the access token has
+// expired. The click checks the session first (renewing it the way every call does) and then
+// downloads through a link of its own.
+csvLink.addEventListener("click", async (event) => {
+  event.preventDefault();
+  if (csvLink.getAttribute("aria-busy") === "true") return;
+  clearMessage(error);
+  setBusy(csvLink, true, "profile.downloadBusy");
+  const check = await api(`${API.invitedUsers}?limit=1`);
+  setBusy(csvLink, false);
+  if (!check.ok) {
+    showMessage(error, describeError(check));
+    return;
+  }
+  const download = document.createElement("a");
+  download.href = csvLink.href;
+  download.download = csvLink.getAttribute("download") ?? "";
+  download.hidden = true;
+  document.body.append(download);
+  download.click();
+  download.remove();
+});
+
 // --- logout ---
 
 logout.addEventListener("click", async () => {
@@ -277,6 +471,7 @@ logout.addEventListener("click", async () => {
     return;
   }
   pendingLogin.clear();
+  pendingInvite.clear();
   await leaveFor(PAGES.login);
 });
 
