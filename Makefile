@@ -55,8 +55,22 @@ stack: $(STAMP) ## Microservices natively: nginx + 3 uvicorn + local PostgreSQL/
 bench: $(STAMP) ## Seed, start the stack, load it with wrk; report under bench/results/
 	$(PY) -m bench.run
 
-lint-deploy: $(STAMP) ## hadolint on the Dockerfiles, dclint on both compose files, nginx -t on the gateway
+# The Kubernetes schemas kubernetes-validate checks against (a release it ships; tests/deploy/
+# uses the same).
+K8S_VERSION := 1.32.0
+K8S_RENDERED := var/k8s
+
+lint-deploy: $(STAMP) ## hadolint, dclint, nginx -t; deploy/k8s: kustomize, kubernetes-validate --strict, yamllint
 	$(PY) -m pytest -q gateway/tests/test_lint.py gateway/tests/test_native_config.py
+	@mkdir -p $(K8S_RENDERED)
+	@for overlay in dev prod; do \
+		echo "==> deploy/k8s/overlays/$$overlay: kubectl kustomize, kubernetes-validate"; \
+		kubectl kustomize deploy/k8s/overlays/$$overlay > $(K8S_RENDERED)/$$overlay.yaml || exit 1; \
+		$(VENV)/bin/kubernetes-validate --strict --quiet --kubernetes-version $(K8S_VERSION) \
+			$(K8S_RENDERED)/$$overlay.yaml || exit 1; \
+	done
+	$(VENV)/bin/yamllint --strict -c deploy/k8s/.yamllint.yaml deploy/k8s
+	$(PY) -m pytest -q tests/deploy
 
 clean: ## Remove the virtual environments and local state
 	rm -rf $(VENV) $(TOOLS) var artifacts

@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 # The template is this workspace member's own file, beside its sources.
@@ -32,6 +32,10 @@ TEMPLATE_VARIABLES = frozenset(
 DEFAULT_LOGIN_RATE = "10r/s"
 DEFAULT_LOGIN_BURST = 20
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+# The placeholders naming a service's servers; each stands alone in its upstream's server line.
+UPSTREAM_VARIABLES = frozenset(name for name in TEMPLATE_VARIABLES if name.endswith("_UPSTREAM"))
+# What may not be in one server of an upstream: it would end the line or change the file.
+_NOT_IN_A_SERVER = re.compile(r"[\s;{}$#'\"\\]")
 _TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 _MAIN_CONFIG = """\
@@ -73,23 +77,54 @@ def render_template(template: str, values: Mapping[str, str]) -> str:
     missing = TEMPLATE_VARIABLES - values.keys()
     if missing:
         raise ValueError(f"no value for {sorted(missing)}")
-    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+    filled = {
+        name: _server_lines(template, name, value) if name in UPSTREAM_VARIABLES else value
+        for name, value in values.items()
+    }
+    return _PLACEHOLDER.sub(lambda match: filled[match.group(1)], template)
+
+
+def upstream_servers(value: str) -> list[str]:
+    """The servers of an `*_UPSTREAM` value: one host:port, or several separated by commas.
+
+    Each must be a single nginx word; whether it is a valid address is nginx's to say (`nginx -t`).
+    """
+    servers = [server.strip() for server in value.split(",")]
+    for server in servers:
+        if not server or _NOT_IN_A_SERVER.search(server):
+            raise ValueError(f"not a host:port for an nginx upstream: {server!r} in {value!r}")
+    return servers
+
+
+def _server_lines(template: str, name: str, value: str) -> str:
+    """`value` for the placeholder of `name`: several servers continue its `server` line.
+
+    The template's line is `server ${NAME};`, so the first server completes it and each further
+    one is a line of its own, `server host:port;`, at the same indentation. The Docker image's
+    envsubst step knows nothing of lists: there the value stays one host:port.
+    """
+    line = re.search(rf"^([ \t]*)server \$\{{{name}\}};$", template, flags=re.MULTILINE)
+    if line is None:
+        raise ValueError(f"the template has no line `server ${{{name}}};` to list servers on")
+    return f";\n{line.group(1)}server ".join(upstream_servers(value))
 
 
 def render_native_config(
     *,
     workdir: Path,
     listen_port: int,
-    auth: str,
-    referral: str,
-    profile: str,
+    auth: str | Sequence[str],
+    referral: str | Sequence[str],
+    profile: str | Sequence[str],
     frontend_root: Path,
     login_rate: str = DEFAULT_LOGIN_RATE,
     login_burst: int = DEFAULT_LOGIN_BURST,
 ) -> Path:
     """Write the gateway and a main configuration into `workdir`; return the main one's path.
 
-    `auth`, `referral` and `profile` are the services' host:port. nginx listens on loopback only.
+    `auth`, `referral` and `profile` are the services' host:port, each one server or several
+    (a list, or a comma-separated string): nginx balances an upstream over its servers. nginx
+    listens on loopback only.
     """
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -99,9 +134,9 @@ def render_native_config(
         render_template(
             TEMPLATE.read_text(),
             {
-                "AUTH_UPSTREAM": auth,
-                "REFERRAL_UPSTREAM": referral,
-                "PROFILE_UPSTREAM": profile,
+                "AUTH_UPSTREAM": _joined(auth),
+                "REFERRAL_UPSTREAM": _joined(referral),
+                "PROFILE_UPSTREAM": _joined(profile),
                 "FRONTEND_ROOT": _config_path(frontend_root.resolve()),
                 "GATEWAY_LISTEN": f"127.0.0.1:{listen_port}",
                 "GATEWAY_LOGIN_RATE": login_rate,
@@ -156,6 +191,10 @@ def _user_directive() -> str:
     # Started as root, nginx would hand its workers to `nobody`, who may be unable to read a
     # checkout in a private home directory; a native run keeps the caller's identity instead.
     return "user root;\n" if os.geteuid() == 0 else ""
+
+
+def _joined(servers: str | Sequence[str]) -> str:
+    return servers if isinstance(servers, str) else ",".join(servers)
 
 
 def _config_path(path: Path) -> str:
