@@ -95,6 +95,7 @@ def api_settings() -> list[str]:
 def test_there_is_something_to_check() -> None:
     assert "/profile/api_profile/" in public_urls()
     assert {"/i/{code}", "/i/{code}/qr.svg"} <= set(prefix_urls())
+    assert "/authentication/api_sessions/{session_id}/" in prefix_urls()
     assert {"invalid_otp", "referral_cycle", "upstream_unavailable", "internal_error"} <= set(
         error_codes()
     )
@@ -104,7 +105,7 @@ def test_there_is_something_to_check() -> None:
 
 @pytest.mark.parametrize("url", public_urls())
 def test_each_public_url_is_documented(url: str) -> None:
-    assert re.search(rf"`(GET|POST) {re.escape(url)}", API_DOC), url
+    assert re.search(rf"`(GET|POST|DELETE) {re.escape(url)}", API_DOC), url
 
 
 @pytest.mark.parametrize("code", error_codes())

@@ -19,6 +19,7 @@ import {
   showMessage,
   t,
 } from "/static/js/common.js";
+import { initSessions } from "/static/js/sessions.js";
 
 const INVITE_CODE = /^[A-Za-z0-9]{6}$/;
 const INVITE_CODE_LENGTH = 6;
@@ -478,3 +479,9 @@ logout.addEventListener("click", async () => {
 retry.addEventListener("click", loadProfile);
 
 await loadProfile();
+await initSessions({
+  onSignedOut: () => {
+    pendingLogin.clear();
+    pendingInvite.clear();
+  },
+});

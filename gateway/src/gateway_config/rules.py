@@ -45,6 +45,7 @@ API_ROUTES = (
     ApiRoute("/authentication/api_dev_sms/", "auth"),
     ApiRoute("/authentication/api_token_refresh/", "auth"),
     ApiRoute("/authentication/api_logout/", "auth"),
+    ApiRoute("/authentication/api_logout_all/", "auth"),
     ApiRoute("/authentication/.well-known/jwks.json", "auth"),
     ApiRoute("/profile/api_profile/", "profile"),
     ApiRoute("/referral_system/api_invite_code_activation/", "referral"),
@@ -53,8 +54,12 @@ API_ROUTES = (
     ApiRoute("/referral_system/api_referral_stats/", "referral"),
 )
 
-# Share links, `/i/{code}` and `/i/{code}/qr.svg`. `/i` itself is not found.
-PREFIX_ROUTES = (PrefixRoute("/i/", "referral"),)
+# The caller's sessions, `/authentication/api_sessions/` and `.../{id}/`; share links,
+# `/i/{code}` and `/i/{code}/qr.svg`. Each prefix without its slash is not found.
+PREFIX_ROUTES = (
+    PrefixRoute("/authentication/api_sessions/", "auth"),
+    PrefixRoute("/i/", "referral"),
+)
 
 # Each page's URL and its file in the frontend folder. The URL without its trailing slash is
 # redirected (301) to it; an API URL without its slash is not found.

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from auth_service import service
 from auth_service.config import AuthSettings
-from auth_service.deps import STATE_CHANGE, AuthDep, ClientAddress, state_of
+from auth_service.deps import STATE_CHANGE, AuthDep, ClientAddress, CurrentPrincipal, state_of
+from auth_service.errors import SessionNotFound
 from auth_service.schemas import (
     DevSmsResponse,
     LoginResponse,
@@ -18,6 +19,7 @@ from auth_service.schemas import (
     NumberInputResponse,
     OtpInputRequest,
     RefreshRequest,
+    SessionsPage,
     TokenResponse,
 )
 from auth_service.service import Grant
@@ -170,8 +172,51 @@ async def logout(
         access_token=access_token,
         refresh_token=(body.refresh_token if body else None) or refresh_cookie,
     )
+    _clear_token_cookies(response, ctx.settings)
+
+
+@router.get(
+    "/api_sessions/",
+    responses=openapi_errors(401, 503),
+    summary="The caller's live sessions (sign-ins on devices), newest first, the current marked",
+)
+async def sessions(principal: CurrentPrincipal, ctx: AuthDep, response: Response) -> SessionsPage:
+    response.headers.update(NO_STORE)
+    listed = await ctx.sessions.of_user(principal.user_id)
+    return SessionsPage.of(listed, current=principal.session_id)
+
+
+@router.delete(
+    "/api_sessions/{session_id}/",
+    status_code=204,
+    dependencies=STATE_CHANGE,
+    responses=openapi_errors(401, 403, 404, 503),
+    summary="End one of the caller's sessions: its tokens stop working everywhere at once",
+)
+async def end_session(
+    session_id: str, principal: CurrentPrincipal, ctx: AuthDep, response: Response
+) -> None:
+    if not await ctx.sessions.revoke_of_user(principal.user_id, session_id):
+        raise SessionNotFound()
+    if session_id == principal.session_id:
+        _clear_token_cookies(response, ctx.settings)
+
+
+@router.post(
+    "/api_logout_all/",
+    status_code=204,
+    dependencies=STATE_CHANGE,
+    responses=openapi_errors(401, 403, 415, 503),
+    summary="End every session of the caller, this one included; clear the cookies",
+)
+async def logout_all(principal: CurrentPrincipal, ctx: AuthDep, response: Response) -> None:
+    await ctx.sessions.revoke_all_of_user(principal.user_id)
+    _clear_token_cookies(response, ctx.settings)
+
+
+def _clear_token_cookies(response: Response, settings: AuthSettings) -> None:
     for name, path in _TOKEN_COOKIES:
-        _clear_cookie(response, ctx.settings, name, path=path)
+        _clear_cookie(response, settings, name, path=path)
 
 
 @router.get("/.well-known/jwks.json", summary="The public keys that verify access tokens")

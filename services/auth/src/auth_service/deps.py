@@ -13,7 +13,9 @@ from fastapi import Depends, FastAPI, Request
 
 from auth_service.client_ip import client_address
 from auth_service.service import AuthContext
+from common.authn import Authenticator, principal_dependency
 from common.csrf import state_change_guard
+from common.tokens import Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,8 @@ class AuthState:
     context: AuthContext
     # The JWK Set published at /.well-known/jwks.json.
     public_jwks: dict[str, Any]
+    # The caller of a signed-in route (its own sessions): a verified, unrevoked access token.
+    authenticator: Authenticator
 
 
 def state_of(app: FastAPI) -> AuthState:
@@ -46,3 +50,6 @@ async def get_client_address(request: Request, ctx: AuthDep) -> str:
 
 
 ClientAddress = Annotated[str, Depends(get_client_address)]
+CurrentPrincipal = Annotated[
+    Principal, Depends(principal_dependency(lambda request: state_of(request.app).authenticator))
+]

@@ -57,3 +57,9 @@ class SmsUnavailable(AppError):
     status_code = 503
     code = "sms_unavailable"
     detail = "The code could not be sent. Try again later."
+
+
+class SessionNotFound(AppError):
+    status_code = 404
+    code = "session_not_found"
+    detail = "You have no such session (it may have ended already)."

@@ -26,6 +26,7 @@ from auth_service.sms import DevSmsInbox, build_sms_backend
 from auth_service.tokens import AccessTokens
 from common import outbox
 from common.app import app_settings, create_service_app
+from common.authn import Authenticator
 from common.db.engine import create_db_engine, ping
 from common.migrations import run_migrations
 from common.ops import ReadinessCheck
@@ -117,9 +118,11 @@ def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = N
             http = await cleanup.enter_async_context(
                 httpx.AsyncClient(timeout=config.sms_webhook_timeout_seconds, trust_env=False)
             )
+            context = build_context(config, key_ring, engine, redis, http)
             app.state.auth = AuthState(
-                context=build_context(config, key_ring, engine, redis, http),
+                context=context,
                 public_jwks=key_ring.jwks,
+                authenticator=Authenticator(verifier=context.verifier, redis=redis),
             )
             yield
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
@@ -9,6 +10,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from auth_service.phones import normalize_phone
 from auth_service.repository import UserRecord
 from auth_service.service import Grant, PendingLogin
+from auth_service.sessions import SessionInfo
 from auth_service.sms import SmsMessage
 
 PHONE_HELP = "10 digits, e.g. 9991234567; +7 (999) 123-45-67 and 8 999 123 45 67 are accepted too"
@@ -116,3 +118,30 @@ class DevSmsResponse(BaseModel):
     @classmethod
     def of(cls, sms: SmsMessage) -> DevSmsResponse:
         return cls(phone=sms.phone, code=sms.code, text=sms.text, sent_at=sms.sent_at)
+
+
+class SessionItem(BaseModel):
+    id: str
+    created_at: datetime
+    last_used_at: datetime = Field(description="The latest sign-in or token refresh.")
+    user_agent: str
+    current: bool = Field(description="The session of the access token of this request.")
+
+
+class SessionsPage(BaseModel):
+    items: list[SessionItem]
+
+    @classmethod
+    def of(cls, sessions: list[SessionInfo], *, current: str) -> SessionsPage:
+        return cls(
+            items=[
+                SessionItem(
+                    id=session.id,
+                    created_at=session.created_at,
+                    last_used_at=session.last_used_at,
+                    user_agent=session.user_agent,
+                    current=session.id == current,
+                )
+                for session in sessions
+            ]
+        )

@@ -17,10 +17,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import cast
 
 from redis.asyncio import Redis
@@ -31,6 +33,10 @@ from common.revocation import REVOKED_SESSION_KEY, revoked_session_key
 MAX_REFRESH_TOKEN_LENGTH = 256
 MAX_USER_AGENT_LENGTH = 256
 _TOKEN_BYTES = 32
+# The newest sessions a user is shown (`of_user`); ending them all reaches every one.
+MAX_LISTED_SESSIONS = 100
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_LISTED_FIELDS = ("user_id", "created_at", "last_used_at", "user_agent")
 
 # KEYS: the presented token's key.
 # ARGV: presented digest, next digest, sealed next token, now ms, grace ms, ttl s,
@@ -84,6 +90,21 @@ class IssuedRefresh:
     session_id: str
     user_id: int
     phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A live session as its owner sees it. `last_used_at` is its latest sign-in or refresh
+    (an access token lives ACCESS_TOKEN_TTL_SECONDS between them)."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    user_agent: str
+
+
+def _moment(milliseconds: str | None) -> datetime:
+    return datetime.fromtimestamp(int(milliseconds or 0) / 1000, UTC)
 
 
 class RefreshRejected(Exception):
@@ -201,6 +222,70 @@ class Sessions:
         return cast(
             "str | None", await self._redis.get(REFRESH_TOKEN_KEY.format(digest=_digest(token)))
         )
+
+    async def of_user(self, user_id: int) -> list[SessionInfo]:
+        """The user's live sessions, newest first (at most MAX_LISTED_SESSIONS).
+
+        Sessions that ended by their TTL are dropped from the user's index on the way.
+        """
+        user_key = USER_SESSIONS_KEY.format(user_id=user_id)
+        ids = [str(sid) for sid in await self._redis.zrevrange(user_key, 0, -1)]
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sid in ids:
+                pipe.hmget(
+                    SESSION_KEY.format(sid=sid),
+                    "user_id",
+                    "created_at",
+                    "last_used_at",
+                    "user_agent",
+                )
+            rows = await pipe.execute()
+        live, ended = [], []
+        for sid, (owner, created_at, last_used_at, user_agent) in zip(ids, rows, strict=True):
+            if owner != str(user_id):
+                ended.append(sid)
+                continue
+            live.append(
+                SessionInfo(
+                    id=sid,
+                    created_at=_moment(created_at),
+                    last_used_at=_moment(last_used_at),
+                    user_agent=user_agent or "",
+                )
+            )
+        if ended:
+            await self._redis.zrem(user_key, *ended)
+        return live[:MAX_LISTED_SESSIONS]
+
+    async def revoke_of_user(self, user_id: int, session_id: str) -> bool:
+        """End the user's session `session_id`; False if the user has no such live session."""
+        if not _SESSION_ID.fullmatch(session_id):
+            return False
+        owner = await self._redis.hget(SESSION_KEY.format(sid=session_id), "user_id")
+        if owner != str(user_id):
+            return False
+        await self.revoke(session_id)
+        return True
+
+    async def revoke_all_of_user(self, user_id: int) -> int:
+        """End every session of the user, in one round trip; how many there were."""
+        ids = [
+            str(sid)
+            for sid in await self._redis.zrange(USER_SESSIONS_KEY.format(user_id=user_id), 0, -1)
+        ]
+        if not ids:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sid in ids:
+                await self._revoke(
+                    keys=[SESSION_KEY.format(sid=sid), revoked_session_key(sid)],
+                    args=[sid, self._revocation_seconds, USER_SESSIONS_KEY.format(user_id="")],
+                    client=pipe,
+                )
+            await pipe.execute()
+        return len(ids)
 
     async def revoke(self, session_id: str) -> None:
         """End the session: its refresh tokens stop working, its access tokens are refused."""
