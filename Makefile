@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.synced
 # `make run` needs the runtime dependencies only; the other targets, the dev group as well.
 RUN_STAMP := $(VENV)/.synced-run
+# The workspace members' own sources (installed editable, so not compiled by uv).
+SOURCES := libs/common/src libs/testkit/src services/auth/src services/referral/src services/profile/src run/src gateway/src
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-fast lint fmt run stack bench lint-deploy clean
@@ -20,16 +22,21 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check 'uv==0.13.9'
 
+# --compile-bytecode, and compileall for the workspace's own sources: where Python may not write
+# bytecode (PYTHONDONTWRITEBYTECODE=1), every process would compile every module it imports
+# again; a service then takes about 6 s instead of 2 s to start (measured on 2 cores).
 $(STAMP): $(UV) uv.lock pyproject.toml
 	@echo "==> installing locked dependencies into $(VENV)"
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(VENV)/bin/python -m compileall -q $(SOURCES) >/dev/null
 	@touch $(STAMP)
 
 # --inexact: a dev environment already there keeps its tools, so `make test` after `make run`
 # only adds to it.
 $(RUN_STAMP): $(UV) uv.lock pyproject.toml
 	@echo "==> installing the locked runtime dependencies into $(VENV)"
-	$(UV) sync --frozen --no-dev --inexact --package runmodes --python $(PYTHON)
+	$(UV) sync --frozen --no-dev --inexact --compile-bytecode --package runmodes --python $(PYTHON)
+	$(VENV)/bin/python -m compileall -q $(SOURCES) >/dev/null
 	@touch $(RUN_STAMP)
 
 install: $(STAMP) ## Create .venv with the locked dependencies (idempotent)
