@@ -137,10 +137,19 @@ def redis_url() -> str:
     return clean_redis_url()
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nobody listens on, never one this process handed out before: a port is only
+    taken when its server binds it, so two calls before that could otherwise get the same."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 CHROMIUM = Path("/usr/bin/chromium")
