@@ -39,8 +39,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_late
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
-    Dialect,
     Identity,
     Index,
     Integer,
@@ -48,7 +46,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
     bindparam,
     delete,
     func,
@@ -64,6 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common import webhooks
 from common.db.engine import create_db_engine
 from common.db.query import Query
+from common.db.types import UtcDateTime
 from common.settings import WebhookSettings, WebhookWorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -98,24 +96,6 @@ RETRIED = Counter(
 FAILED = Counter(
     "webhook_events_failed", "Events given up after WEBHOOK_MAX_AGE_SECONDS", ["event_type"]
 )
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on both backends (SQLite stores text without a zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 _PENDING_ROWS = "delivered_at IS NULL AND failed_at IS NULL"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from common.client_ip import parse_networks
 from common.settings import DEV_SECRET_PREFIX, WebhookSettings, WebhookWorkerSettings
 
 Network = IPv4Network | IPv6Network
@@ -77,14 +77,7 @@ class AuthSettings(WebhookSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _parse_networks(cls, value: Any) -> Any:
-        """Accept a JSON list or a comma-separated string; a bare address is a /32 or /128."""
-        if isinstance(value, str):
-            text = value.strip()
-            items = json.loads(text) if text.startswith("[") else text.split(",")
-            value = [item.strip() for item in items if str(item).strip()]
-        if isinstance(value, list | tuple):
-            return tuple(ip_network(item, strict=False) for item in value)
-        return value
+        return parse_networks(value)
 
     def database_urls(self) -> dict[str, str]:
         return {"auth_database_url": self.auth_database_url}

@@ -16,48 +16,24 @@ deep the tree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
     CHAR,
     BigInteger,
     CheckConstraint,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
-    TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db.metadata import make_metadata
+from common.db.types import UtcDateTime
 from common.outbox import outbox_table
 from referral_service.codes import CODE_LENGTH
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on both backends (SQLite stores no zone; timestamptz does)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime; pass an aware UTC datetime")
-        value = value.astimezone(UTC)
-        # SQLite compares the stored text, so every row must be written in one zone and format.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
