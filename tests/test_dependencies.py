@@ -50,7 +50,8 @@ def installed(package: str) -> set[str]:
 
 def make_run_package() -> str:
     match = re.search(
-        r"sync --frozen --no-dev --inexact --package (\S+)", (REPO_ROOT / "Makefile").read_text()
+        r"sync --frozen --no-dev --inexact[^\n]* --package (\S+)",
+        (REPO_ROOT / "Makefile").read_text(),
     )
     assert match, "the Makefile syncs the runtime dependencies for `make run`"
     return match.group(1)

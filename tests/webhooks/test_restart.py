@@ -75,6 +75,7 @@ def test_events_pending_when_the_process_dies_are_delivered_after_it_restarts(
             timeout=30,
         )
     assert all(request.verified for request in receiver.received)
-    # Delivered once each: one webhook-id per event, accepted once.
-    ids = [request.webhook_id for request in receiver.accepted()]
-    assert len(ids) == len(set(ids)) == 3, ids
+    # Each event under its one webhook-id. Delivery is at least once: an attempt whose outcome
+    # could not be recorded is made again, under the same id, and receivers deduplicate on it.
+    ids = {request.webhook_id for request in receiver.accepted()}
+    assert len(ids) == 3, ids

@@ -125,6 +125,8 @@ STORE_OUTAGES: tuple[type[Exception], ...] = (
     ConnectionError,
     TimeoutError,
     asyncpg.InterfaceError,
+    # A connection that a cancelled statement left mid-protocol while the server went away.
+    asyncpg.InternalClientError,
 )
 # SQLSTATE classes of a database that cannot serve right now: connection exceptions (08),
 # insufficient resources (53), operator intervention (57: shutting down, starting up, a query
