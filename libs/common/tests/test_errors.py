@@ -21,7 +21,25 @@ def make_app() -> FastAPI:
     def conflict() -> None:
         raise AppError("Already there.", code="already_there", status_code=409, current="x")
 
+    @app.post("/things/{thing_id}/lock")
+    def lock(thing_id: int) -> None:
+        return None
+
+    @app.delete("/things/{thing_id}/lock")
+    def unlock(thing_id: int) -> None:
+        return None
+
     return app
+
+
+def test_a_405_allows_every_method_of_the_path_not_only_the_first_routes() -> None:
+    client = TestClient(make_app())
+    for method in ("GET", "PUT", "OPTIONS"):
+        response = client.request(method, "/things/7/lock")
+        assert response.status_code == 405
+        assert response.json()["code"] == "method_not_allowed"
+        assert response.headers["allow"] == "DELETE, POST"
+    assert client.get("/echo").headers["allow"] == "POST"
 
 
 def test_body_validation_uses_the_route_code() -> None:

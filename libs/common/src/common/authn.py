@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 from redis.asyncio import Redis
 
-from common.errors import NotAuthenticated
+from common.errors import Forbidden, NotAuthenticated
 from common.revocation import REVOKED_DETAIL, revoked_session_key
 from common.tokens import Principal, TokenVerifier, access_token_from
 
@@ -48,3 +48,25 @@ def principal_dependency(
         return await authenticator(request).authenticate(request)
 
     return current_principal
+
+
+def require_role(principal: Principal, role: str) -> Principal:
+    """`principal` if its verified token carries `role`; Forbidden otherwise."""
+    if role not in principal.roles:
+        raise Forbidden()
+    return principal
+
+
+def role_dependency(
+    authenticator: Callable[[Request], Authenticator], role: str
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency giving the caller if its token carries `role`.
+
+    Authenticates like `principal_dependency` (401 `not_authenticated`), then answers 403
+    `forbidden` to a caller without the role.
+    """
+
+    async def principal_with_role(request: Request) -> Principal:
+        return require_role(await authenticator(request).authenticate(request), role)
+
+    return principal_with_role

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,14 @@ class CsrfRejected(AppError):
     status_code = 403
     code = "csrf_rejected"
     detail = "Cross-site request refused."
+
+
+class Forbidden(AppError):
+    """A verified caller without the role the route needs."""
+
+    status_code = 403
+    code = "forbidden"
+    detail = "You are not allowed to do this."
 
 
 class ErrorBody(BaseModel):
@@ -187,13 +196,27 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, code, detail, errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.detail == _UNPARSEABLE_BODY:
         return error_response(422, "invalid_json", "The body is not valid JSON.")
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return error_response(exc.status_code, code, detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return error_response(exc.status_code, code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of the path takes: Starlette's 405 names only the first route's,
+    and a path may have one route per method (POST and DELETE of a ban)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 async def _store_outage(request: Request, exc: Exception) -> JSONResponse:
