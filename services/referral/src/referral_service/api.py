@@ -8,21 +8,31 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from common.errors import VALIDATION_CODE, openapi_errors
-from referral_service import export, service, share
+from referral_service import admin, audit, export, service, share
 from referral_service.deps import (
     STATE_CHANGE,
     ActivatingPrincipal,
+    AdminPrincipal,
     BaseUrl,
     ClientAddress,
     CurrentPrincipal,
+    RequestOrigin,
     StateDep,
 )
+from referral_service.errors import INVALID_INVITE_CODE_FORMAT
 from referral_service.schemas import (
     ActivationRequest,
     ActivationResponse,
+    AdminStats,
+    AuditPage,
     InvitedUsersPage,
+    MemberCard,
+    MemberItem,
+    MembersRequest,
+    MembersResponse,
     ProfileDocument,
     ReferralStats,
+    UserId,
 )
 
 LimitQuery = Annotated[
@@ -35,6 +45,8 @@ CursorQuery = Annotated[str | None, Query(description="The opaque cursor from `n
 public_router = APIRouter(prefix="/referral_system", tags=["referral"])
 internal_router = APIRouter(prefix="/internal/referral", tags=["internal"])
 share_router = APIRouter(prefix="/i", tags=["share"])
+# The operator console's reads, for auth's admin API; every route needs the `admin` role.
+admin_router = APIRouter(prefix="/internal/admin", tags=["internal"])
 
 # Each visit is recorded: a redirect must not be stored and replayed by a cache.
 NO_STORE = {"Cache-Control": "no-store"}
@@ -45,11 +57,14 @@ SVG_MEDIA_TYPE = "image/svg+xml"
 @public_router.post(
     "/api_invite_code_activation/",
     dependencies=STATE_CHANGE,
-    openapi_extra={VALIDATION_CODE: "invalid_invite_code_format"},
+    openapi_extra={VALIDATION_CODE: INVALID_INVITE_CODE_FORMAT},
     responses=openapi_errors(401, 403, 404, 409, 415, 422, 429, 503),
 )
 async def activate_invite_code(
-    body: ActivationRequest, principal: ActivatingPrincipal, state: StateDep
+    body: ActivationRequest,
+    principal: ActivatingPrincipal,
+    state: StateDep,
+    origin: RequestOrigin,
 ) -> ActivationResponse:
     """Activate someone else's invite code: a user does this once, ever."""
     activation = await service.activate_invite_code(
@@ -59,6 +74,7 @@ async def activate_invite_code(
         user_id=principal.user_id,
         phone=principal.phone,
         invite_code=body.invite_code,
+        origin=origin,
     )
     return ActivationResponse.of(activation)
 
@@ -181,3 +197,67 @@ async def profile(principal: CurrentPrincipal, state: StateDep) -> Response:
     )
     body = ProfileDocument.of(document).model_dump_json()
     return Response(body, media_type="application/json")
+
+
+@admin_router.post(
+    "/members",
+    openapi_extra={VALIDATION_CODE: "invalid_ids"},
+    responses=openapi_errors(401, 403, 422, 503),
+)
+async def admin_members(
+    body: MembersRequest, _: AdminPrincipal, state: StateDep
+) -> MembersResponse:
+    """The referral data of up to 200 users at once; users never seen here are left out."""
+    members = await admin.members(state.engine, user_ids=body.ids)
+    return MembersResponse(items=[MemberItem.of(member) for member in members])
+
+
+@admin_router.get(
+    "/members/{user_id}",
+    openapi_extra={VALIDATION_CODE: "invalid_user_id"},
+    responses=openapi_errors(401, 403, 404, 422, 503),
+)
+async def admin_member(user_id: UserId, _: AdminPrincipal, state: StateDep) -> MemberCard:
+    """A member's referral data, its inviters up to the root and its first invitees."""
+    card = await admin.member_card(
+        state.engine, user_id=user_id, page_size=state.settings.invited_users_page_size
+    )
+    return MemberCard.of_card(card)
+
+
+@admin_router.get(
+    "/stats",
+    openapi_extra={VALIDATION_CODE: "invalid_days"},
+    responses=openapi_errors(401, 403, 422, 503),
+)
+async def admin_stats(
+    _: AdminPrincipal,
+    state: StateDep,
+    days: Annotated[int, Query(ge=1, le=365, description="UTC days, today included.")] = 30,
+) -> AdminStats:
+    """Activations and refusals by reason of each day, and the top 10 inviters."""
+    return AdminStats.of(await admin.stats(state.engine, days=days))
+
+
+@admin_router.get(
+    "/audit",
+    openapi_extra={VALIDATION_CODE: "invalid_query"},
+    responses=openapi_errors(401, 403, 422, 503),
+)
+async def admin_audit(
+    _: AdminPrincipal,
+    state: StateDep,
+    type: Annotated[
+        str | None, Query(max_length=40, description=f"One of {', '.join(audit.TYPES)}.")
+    ] = None,
+    user_id: Annotated[UserId | None, Query(description="The actor or the subject.")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Only rows older than this one.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AuditPage:
+    """The service's audit rows, newest first."""
+    items = await admin.audit_log(
+        state.engine, event_type=type, user_id=user_id, before_id=before_id, limit=limit
+    )
+    return AuditPage.of(items)

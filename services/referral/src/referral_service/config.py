@@ -34,6 +34,9 @@ class ReferralSettings(WebhookSettings):
     public_base_url: str | None = None
     # The key of the HMAC that stands for a share-link visitor's IP address in the database.
     visitor_hash_key: SecretStr = SecretStr(f"{DEV_SECRET_PREFIX}visitor-hash-key")
+    # The key of the HMAC that stands for a client's IP address in the audit log; the same value
+    # as auth's AUDIT_HASH_KEY, so that one address hashes alike in both services' audit rows.
+    audit_hash_key: SecretStr = SecretStr(f"{DEV_SECRET_PREFIX}audit-hash-key")
     # A share-link visitor is recorded at most once per code in each window of this length.
     invite_visit_window_seconds: int = Field(default=1800, ge=1, le=86_400)
     # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed (the gateway), as in auth.
@@ -73,7 +76,11 @@ class ReferralSettings(WebhookSettings):
         return {"referral_database_url": self.referral_database_url}
 
     def secret_fields(self) -> dict[str, SecretStr | str | None]:
-        return {**super().secret_fields(), "visitor_hash_key": self.visitor_hash_key}
+        return {
+            **super().secret_fields(),
+            "visitor_hash_key": self.visitor_hash_key,
+            "audit_hash_key": self.audit_hash_key,
+        }
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()

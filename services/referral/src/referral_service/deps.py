@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.authn import Authenticator, principal_dependency
+from common.authn import Authenticator, principal_dependency, role_dependency
 from common.client_ip import client_address, is_trusted_peer
 from common.csrf import state_change_guard
+from common.errors import TooManyRequests
+from common.logging import request_id_var
 from common.tokens import Principal
+from referral_service import audit, service
 from referral_service.config import ReferralSettings
+from referral_service.errors import INVALID_INVITE_CODE_FORMAT
 from referral_service.limits import ActivationFailures, failures_key
+from referral_service.schemas import ActivationRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,17 +48,10 @@ CurrentPrincipal = Annotated[
 ]
 
 
-async def activating_principal(request: Request) -> Principal:
-    """The caller of an activation: authenticated, and under the cap on refused activations."""
-    state = state_of(request.app)
-    principal, (failures,) = await state.authenticator.authenticate_reading(
-        request, lambda caller: [failures_key(caller.user_id)]
-    )
-    state.activation_failures.check(failures)
-    return principal
-
-
-ActivatingPrincipal = Annotated[Principal, Depends(activating_principal)]
+AdminPrincipal = Annotated[
+    Principal,
+    Depends(role_dependency(lambda request: state_of(request.app).authenticator, "admin")),
+]
 
 STATE_CHANGE = state_change_guard(lambda request: state_of(request.app).settings.allowed_origins)
 
@@ -65,6 +64,60 @@ async def get_client_address(request: Request) -> str:
 
 
 ClientAddress = Annotated[str, Depends(get_client_address)]
+
+
+async def get_origin(request: Request, client: ClientAddress) -> audit.Origin:
+    """The request's client (keyed hash of its IP) and request id, for its audit rows."""
+    key = state_of(request.app).settings.audit_hash_key.get_secret_value().encode()
+    return audit.origin(key, client, request_id_var.get())
+
+
+RequestOrigin = Annotated[audit.Origin, Depends(get_origin)]
+
+
+async def activating_principal(request: Request, origin: RequestOrigin) -> Principal:
+    """The caller of an activation: authenticated, and under the cap on refused activations.
+
+    The two refusals decided before the database are audited here: the cap (429), and a
+    malformed code, which FastAPI answers (422) once the dependencies have run.
+    """
+    state = state_of(request.app)
+    principal, (failures,) = await state.authenticator.authenticate_reading(
+        request, lambda caller: [failures_key(caller.user_id)]
+    )
+    try:
+        state.activation_failures.check(failures)
+    except TooManyRequests as refusal:
+        body = await _posted_body(request)
+        await _record_refusal(state, principal, refusal.code, body, origin)
+        raise
+    body = await _posted_body(request)
+    try:
+        ActivationRequest.model_validate(body)
+    except ValidationError:
+        await _record_refusal(state, principal, INVALID_INVITE_CODE_FORMAT, body, origin)
+    return principal
+
+
+ActivatingPrincipal = Annotated[Principal, Depends(activating_principal)]
+
+
+async def _posted_body(request: Request) -> Any:
+    """The JSON body as FastAPI has read it (cached by the request); None when there is none."""
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+async def _record_refusal(
+    state: ReferralState, principal: Principal, reason: str, body: Any, origin: audit.Origin
+) -> None:
+    posted = body.get("invite_code") if isinstance(body, dict) else None
+    await service.record_refused_activation(
+        state.engine, user_id=principal.user_id, reason=reason, invite_code=posted, origin=origin
+    )
+
 
 # host[:port], or [IPv6]:port: a Host header that is anything else does not make a URL.
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from common.errors import AppError
 
+# What a malformed invite code is answered with (422, by the body's validation).
+INVALID_INVITE_CODE_FORMAT = "invalid_invite_code_format"
+
 
 class InviteCodeNotFound(AppError):
     status_code = 404
@@ -44,6 +47,12 @@ class InvalidLimit(AppError):
 
     def __init__(self, maximum: int) -> None:
         super().__init__(f"limit must be an integer from 1 to {maximum}.", maximum=maximum)
+
+
+class MemberNotFound(AppError):
+    status_code = 404
+    code = "member_not_found"
+    detail = "The referral service has never seen this user."
 
 
 class InviteCodesExhausted(RuntimeError):

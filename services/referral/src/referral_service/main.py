@@ -18,7 +18,7 @@ from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
 from common.tokens import KeySource, TokenVerifier, auth_keys
 from referral_service import share
-from referral_service.api import internal_router, public_router, share_router
+from referral_service.api import admin_router, internal_router, public_router, share_router
 from referral_service.config import ReferralSettings
 from referral_service.deps import ReferralState, state_of
 from referral_service.limits import ActivationFailures
@@ -78,6 +78,7 @@ def create_app(
     )
     app.include_router(public_router)
     app.include_router(internal_router)
+    app.include_router(admin_router)
     app.include_router(share_router)
     return app
 

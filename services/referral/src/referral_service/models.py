@@ -9,6 +9,9 @@ owner, visitor and time window, the visitor being a keyed hash of its IP address
 `invite_visitor` holds each member's visitors once and `invite_funnel` the member's counts of
 both, kept by the statement that records a visit.
 
+`audit_event` is the service's audit log: each activation and each refused one, with who asked,
+a keyed hash of their IP address and the request id. Rows are only ever inserted.
+
 `member.root_id` is the top of the member's referral tree (the member itself until it activates
 a code), kept by the activation that changes it, so the cycle check is one lookup however
 deep the tree.
@@ -17,17 +20,23 @@ deep the tree.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     CHAR,
+    JSON,
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
     String,
+    func,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db.metadata import make_metadata
@@ -113,6 +122,41 @@ class InviteFunnel(Base):
     )
     visits: Mapped[int] = mapped_column(BigInteger)
     unique_visitors: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """One audited fact; the table is append-only (nothing updates or deletes a row)."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), Identity(), primary_key=True
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    type: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    subject_phone: Mapped[str | None] = mapped_column(String(10))
+    # HMAC-SHA-256 of the client's IP address under AUDIT_HASH_KEY, its first 16 bytes in hex.
+    ip_hash: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql"), server_default=text("'{}'")
+    )
+
+
+# A user's events, newest first, whether the user acted or was acted on; one type's events.
+Index("ix_audit_event_subject_id_id", AuditEvent.subject_id, AuditEvent.id)
+Index("ix_audit_event_actor_id_id", AuditEvent.actor_id, AuditEvent.id)
+Index("ix_audit_event_type_id", AuditEvent.type, AuditEvent.id)
+# The days of the statistics. Rows arrive in time order, so on PostgreSQL a block range index
+# finds them at almost no cost per insert.
+Index(
+    "ix_audit_event_at",
+    AuditEvent.at,
+    postgresql_using="brin",
+    postgresql_with={"autosummarize": "on"},
+)
 
 
 # `referral.activated` events (migration 0004), written by the activation's own transaction

@@ -18,17 +18,23 @@ import asyncpg
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    ColumnElement,
+    Date,
     DateTime,
+    Integer,
     Select,
     Table,
     Text,
     bindparam,
     func,
+    literal_column,
+    or_,
     select,
     true,
     tuple_,
     update,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,10 +42,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common import outbox, webhooks
 from common.db.engine import STATEMENT_TIMEOUT_SECONDS, transaction
 from common.db.query import Query
-from referral_service.models import Activation, Member
+from referral_service import audit
+from referral_service.errors import (
+    InviteCodeAlreadyActivated,
+    InviteCodeNotFound,
+    OwnInviteCode,
+    ReferralCycle,
+)
+from referral_service.models import Activation, AuditEvent, Member
 
 MEMBER = cast(Table, Member.__table__)
 ACTIVATION = cast(Table, Activation.__table__)
+AUDIT = cast(Table, AuditEvent.__table__)
+NO_ORIGIN = audit.Origin()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,31 +140,40 @@ async def insert_member(
 REFERRAL_ACTIVATED = "referral.activated"
 
 
-def _activate_call(*, with_event: bool) -> Query:
-    arguments = [
-        bindparam("invitee", type_=BigInteger),
-        bindparam("code", type_=CHAR(6)),
-        bindparam("now", type_=DateTime(timezone=True)),
-        bindparam("deadline", type_=DateTime(timezone=True)),
-    ]
-    if with_event:
-        arguments.append(bindparam("event_id", type_=Text))
-    return Query(
-        select(
-            func.activate_invite_code(*arguments)
-            .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
-            .render_derived()
+# The function's parameters (migrations 0004 and 0005): the event's webhook-id is NULL without
+# webhooks (no event); the IP hash and the request id go into the attempt's audit row.
+_ACTIVATE = Query(
+    select(
+        func.activate_invite_code(
+            bindparam("invitee", type_=BigInteger),
+            bindparam("code", type_=CHAR(6)),
+            bindparam("now", type_=DateTime(timezone=True)),
+            bindparam("deadline", type_=DateTime(timezone=True)),
+            bindparam("event_id", type_=Text),
+            bindparam("ip_hash", type_=Text),
+            bindparam("request_id", type_=Text),
         )
+        .table_valued("outcome", "invite_code", "activated_at", "inviter_id")
+        .render_derived()
     )
+)
 
-
-# Without webhooks the function's last parameter keeps its default (NULL): no event.
-_ACTIVATE = _activate_call(with_event=False)
-_ACTIVATE_WITH_EVENT = _activate_call(with_event=True)
+# The error code each refusal is answered with, as `activation.refused` records it.
+REFUSAL_REASONS = {
+    Outcome.NOT_FOUND: InviteCodeNotFound.code,
+    Outcome.OWN_CODE: OwnInviteCode.code,
+    Outcome.ALREADY_ACTIVATED: InviteCodeAlreadyActivated.code,
+    Outcome.CYCLE: ReferralCycle.code,
+}
 
 
 async def activate(
-    engine: AsyncEngine, *, invitee_id: int, invite_code: str, now: datetime
+    engine: AsyncEngine,
+    *,
+    invitee_id: int,
+    invite_code: str,
+    now: datetime,
+    origin: audit.Origin = NO_ORIGIN,
 ) -> ActivationResult:
     """Make the code's owner the invitee's inviter, unless a rule says no.
 
@@ -179,24 +203,26 @@ async def activate(
     its `referral.activated` event in the same transaction: inside the function on PostgreSQL
     (its last argument, the event's webhook-id; migration 0004), after the steps on SQLite.
     A refusal or a repeat writes none.
+
+    Every attempt but a repeat (and an invitee who is not yet a member, whom the caller makes
+    one and then tries again) writes its audit row in the same transaction, with `origin`:
+    `activation.succeeded`, or `activation.refused` with the error code the refusal is
+    answered with (migration 0005 on PostgreSQL, after the steps on SQLite).
     """
     events = outbox.attached(engine)
     try:
         if _is_postgresql(engine):
             deadline = datetime.now(UTC) + timedelta(seconds=STATEMENT_TIMEOUT_SECONDS)
-            if events is None:
-                row = await _ACTIVATE.first(
-                    engine, invitee=invitee_id, code=invite_code, now=now, deadline=deadline
-                )
-            else:
-                row = await _ACTIVATE_WITH_EVENT.first(
-                    engine,
-                    invitee=invitee_id,
-                    code=invite_code,
-                    now=now,
-                    deadline=deadline,
-                    event_id=webhooks.new_message_id(),
-                )
+            row = await _ACTIVATE.first(
+                engine,
+                invitee=invitee_id,
+                code=invite_code,
+                now=now,
+                deadline=deadline,
+                event_id=None if events is None else webhooks.new_message_id(),
+                ip_hash=origin.ip_hash,
+                request_id=origin.request_id,
+            )
             assert row is not None  # the function returns exactly one row
             result = ActivationResult(Outcome(row[0]), row[1], row[2], row[3])
         else:
@@ -206,6 +232,9 @@ async def activate(
                 )
                 if result.outcome is Outcome.ACTIVATED and events is not None:
                     await _enqueue_activated(connection, events, invitee_id, result)
+                audit_event = _audit_row(invitee_id, invite_code, now, origin, result)
+                if audit_event is not None:
+                    await connection.execute(AUDIT.insert().values(audit_event))
         if result.outcome is Outcome.ACTIVATED and events is not None:
             events.written()
         return result
@@ -215,7 +244,56 @@ async def activate(
         previous = await _previous_activation(engine, invitee_id)
         if previous is None:
             raise
+        refusal = _audit_row(invitee_id, invite_code, now, origin, previous)
+        if refusal is not None:
+            await insert_audit_event(engine, refusal)
         return previous
+
+
+def _audit_row(
+    invitee_id: int,
+    invite_code: str,
+    now: datetime,
+    origin: audit.Origin,
+    result: ActivationResult,
+) -> dict[str, Any] | None:
+    """The audit row of an activation attempt, as the PostgreSQL function writes it; None for
+    a repeat and for an invitee who is not a member yet."""
+    if result.outcome is Outcome.ACTIVATED:
+        event_type = audit.ACTIVATION_SUCCEEDED
+        detail: dict[str, Any] = {"invite_code": invite_code, "inviter_id": result.inviter_id}
+    elif result.outcome in REFUSAL_REASONS:
+        event_type = audit.ACTIVATION_REFUSED
+        detail = audit.refusal_detail(REFUSAL_REASONS[result.outcome], invite_code)
+    else:
+        return None
+    return audit_row(event_type, invitee_id, origin, detail, at=now)
+
+
+def audit_row(
+    event_type: str,
+    user_id: int,
+    origin: audit.Origin,
+    detail: dict[str, Any],
+    *,
+    at: datetime,
+) -> dict[str, Any]:
+    """An audit row of something `user_id` did to itself (the actor is the subject)."""
+    return {
+        "at": at,
+        "type": event_type,
+        "actor_id": user_id,
+        "subject_id": user_id,
+        "ip_hash": origin.ip_hash,
+        "request_id": origin.request_id,
+        "detail": detail,
+    }
+
+
+async def insert_audit_event(engine: AsyncEngine, row: dict[str, Any]) -> None:
+    """One audit row (from `audit_row`), alone: a refusal decided before any other statement."""
+    async with _autocommit(engine) as connection:
+        await connection.execute(AUDIT.insert().values(row))
 
 
 async def _activate_step_by_step(
@@ -373,3 +451,119 @@ async def profile_rows(engine: AsyncEngine, *, user_id: int, limit: int) -> Sequ
     id, phone and activation time (all None for a member nobody has joined). No row: no member.
     """
     return await _PROFILE.all(engine, inviter_id=user_id, limit=limit)
+
+
+# The operator console's reads. None is on a hot path: each is one statement through
+# SQLAlchemy, except the two that run as `Query`.
+
+CHAIN_DEPTH = 50
+
+
+async def members(engine: AsyncEngine, user_ids: Sequence[int]) -> Sequence[Any]:
+    """(user id, invite code, activated code, invited count) of each of these who is a member."""
+    own = ACTIVATION.alias("own")
+    statement = (
+        select(MEMBER.c.user_id, MEMBER.c.invite_code, own.c.invite_code, MEMBER.c.invited_count)
+        .outerjoin(own, own.c.invitee_id == MEMBER.c.user_id)
+        .where(MEMBER.c.user_id.in_(user_ids))
+        .order_by(MEMBER.c.user_id)
+    )
+    async with _autocommit(engine) as connection:
+        return (await connection.execute(statement)).all()
+
+
+def _member_and_chain() -> Select[Any]:
+    """The member (depth 0) and its inviters upwards (depth 1 the direct one), at most
+    CHAIN_DEPTH of them; each with its phone, code, invited count and activated code."""
+    # Constants as SQL text: `Query` passes only the named parameters.
+    chain = select(
+        literal_column("0", Integer).label("depth"),
+        bindparam("user_id", type_=BigInteger).label("user_id"),
+    ).cte("chain", recursive=True)
+    step = ACTIVATION.alias("step")
+    chain = chain.union_all(
+        select((chain.c.depth + literal_column("1", Integer)).label("depth"), step.c.inviter_id)
+        .join(step, step.c.invitee_id == chain.c.user_id)
+        .where(chain.c.depth < literal_column(str(CHAIN_DEPTH), Integer))
+    )
+    own = ACTIVATION.alias("own")
+    return (
+        select(
+            chain.c.depth,
+            MEMBER.c.user_id,
+            MEMBER.c.phone,
+            MEMBER.c.invite_code,
+            MEMBER.c.invited_count,
+            own.c.invite_code,
+        )
+        .join(MEMBER, MEMBER.c.user_id == chain.c.user_id)
+        .outerjoin(own, own.c.invitee_id == MEMBER.c.user_id)
+        .order_by(chain.c.depth)
+    )
+
+
+_MEMBER_AND_CHAIN = Query(_member_and_chain())
+
+
+async def member_and_chain(engine: AsyncEngine, user_id: int) -> Sequence[Sequence[Any]]:
+    """One recursive statement: (depth, id, phone, invite code, invited count, activated code),
+    the member first (depth 0), then its inviters, nearest first. No row: no member."""
+    return await _MEMBER_AND_CHAIN.all(engine, user_id=user_id)
+
+
+def _utc_day(engine: AsyncEngine) -> ColumnElement[Any]:
+    if _is_postgresql(engine):
+        return cast_(func.timezone("UTC", AUDIT.c.at), Date)
+    # SQLite stores the time as UTC text (common.db.types.UtcDateTime).
+    return func.date(AUDIT.c.at)
+
+
+async def activation_counts(engine: AsyncEngine, *, since: datetime) -> Sequence[Any]:
+    """(UTC day, audit type, refusal reason or None, count) of the activation attempts since
+    `since`; days without any attempt have no row."""
+    day = _utc_day(engine).label("day")
+    reason = AUDIT.c.detail["reason"].as_string().label("reason")
+    statement = (
+        select(day, AUDIT.c.type, reason, func.count())
+        .where(AUDIT.c.type.in_(audit.TYPES), AUDIT.c.at >= since)
+        .group_by(day, AUDIT.c.type, reason)
+    )
+    async with _autocommit(engine) as connection:
+        return (await connection.execute(statement)).all()
+
+
+_TOP_INVITERS = Query(
+    select(MEMBER.c.user_id, MEMBER.c.phone, MEMBER.c.invite_code, MEMBER.c.invited_count)
+    # As SQL text, as in the partial index's predicate: a parameter could not match it.
+    .where(MEMBER.c.invited_count > literal_column("0", Integer))
+    .order_by(MEMBER.c.invited_count.desc(), MEMBER.c.user_id)
+    .limit(bindparam("limit"))
+)
+
+
+async def top_inviters(engine: AsyncEngine, *, limit: int) -> Sequence[Sequence[Any]]:
+    """(id, phone, invite code, invited count) of the members with the most invitees.
+
+    A scan of `member` (about 80 ms at 1M members): an index on `invited_count` would cost
+    every activation its HOT update, and this is read only by the operator's stats."""
+    return await _TOP_INVITERS.all(engine, limit=limit)
+
+
+async def audit_events(
+    engine: AsyncEngine,
+    *,
+    event_type: str | None,
+    user_id: int | None,
+    before_id: int | None,
+    limit: int,
+) -> Sequence[Any]:
+    """Audit rows, newest first (id descending), filtered as given; all columns by name."""
+    statement = select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit)
+    if event_type is not None:
+        statement = statement.where(AUDIT.c.type == event_type)
+    if user_id is not None:
+        statement = statement.where(or_(AUDIT.c.actor_id == user_id, AUDIT.c.subject_id == user_id))
+    if before_id is not None:
+        statement = statement.where(AUDIT.c.id < before_id)
+    async with _autocommit(engine) as connection:
+        return (await connection.execute(statement)).all()

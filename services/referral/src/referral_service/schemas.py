@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from referral_service import admin
 from referral_service.codes import CODE_PATTERN
 from referral_service.service import Activation, InviteePage, ReferralProfile
 from referral_service.share import Funnel
@@ -98,4 +99,134 @@ class ReferralStats(BaseModel):
             unique_visitors=funnel.unique_visitors,
             activations=funnel.activations,
             conversion=funnel.conversion,
+        )
+
+
+MAX_MEMBER_IDS = 200
+UserId = Annotated[int, Field(ge=1, le=2**63 - 1, description="A user id (auth's).")]
+
+
+class MembersRequest(BaseModel):
+    ids: list[UserId] = Field(max_length=MAX_MEMBER_IDS)
+
+
+class MemberItem(BaseModel):
+    user_id: int
+    invite_code: str
+    activated_invite_code: str | None
+    invited_count: int
+
+    @classmethod
+    def of(cls, member: admin.MemberSummary) -> MemberItem:
+        return cls(
+            user_id=member.user_id,
+            invite_code=member.invite_code,
+            activated_invite_code=member.activated_invite_code,
+            invited_count=member.invited_count,
+        )
+
+
+class MembersResponse(BaseModel):
+    items: list[MemberItem] = Field(description="Only the users the service has seen, by id.")
+
+
+class ChainLink(BaseModel):
+    id: int
+    phone: str
+    invite_code: str
+
+
+class MemberCard(MemberItem):
+    inviter_chain: list[ChainLink] = Field(
+        description="The direct inviter first, up to the root; at most 50."
+    )
+    invitees: list[InvitedUser] = Field(description="The first page, newest first.")
+    invitees_next: str | None = Field(
+        description="The cursor of the next page of GET /referral_system/api_invited_users/."
+    )
+
+    @classmethod
+    def of_card(cls, card: admin.MemberCard) -> MemberCard:
+        return cls(
+            **MemberItem.of(card.member).model_dump(),
+            inviter_chain=[
+                ChainLink(id=link.id, phone=link.phone, invite_code=link.invite_code)
+                for link in card.inviter_chain
+            ],
+            invitees=[
+                InvitedUser(id=item.id, phone=item.phone, activated_at=item.activated_at)
+                for item in card.invitees
+            ],
+            invitees_next=card.invitees_next,
+        )
+
+
+class DayItem(BaseModel):
+    date: date
+    activations: int
+    refused: dict[str, int] = Field(description="Refused activations by the error code answered.")
+
+
+class InviterItem(BaseModel):
+    id: int
+    phone: str
+    invite_code: str
+    invited_count: int
+
+
+class AdminStats(BaseModel):
+    series: list[DayItem] = Field(description="Every UTC day, oldest first, zeros included.")
+    top_inviters: list[InviterItem] = Field(description="At most 10, most invitees first.")
+
+    @classmethod
+    def of(cls, stats: admin.Stats) -> AdminStats:
+        return cls(
+            series=[
+                DayItem(date=day.date, activations=day.activations, refused=day.refused)
+                for day in stats.series
+            ],
+            top_inviters=[
+                InviterItem(
+                    id=inviter.id,
+                    phone=inviter.phone,
+                    invite_code=inviter.invite_code,
+                    invited_count=inviter.invited_count,
+                )
+                for inviter in stats.top_inviters
+            ],
+        )
+
+
+class AuditEventItem(BaseModel):
+    id: int
+    at: datetime
+    type: str
+    actor_id: int | None
+    subject_id: int | None
+    subject_phone: str | None
+    ip_hash: str | None = Field(description="HMAC-SHA-256 of the client's IP, 16 bytes in hex.")
+    request_id: str | None
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventItem] = Field(description="Newest first (id descending).")
+
+    @classmethod
+    def of(cls, items: list[admin.AuditItem]) -> AuditPage:
+        return cls(
+            items=[
+                AuditEventItem(
+                    id=item.id,
+                    at=item.at,
+                    type=item.type,
+                    actor_id=item.actor_id,
+                    subject_id=item.subject_id,
+                    subject_phone=item.subject_phone,
+                    ip_hash=item.ip_hash,
+                    request_id=item.request_id,
+                    detail=item.detail,
+                )
+                for item in items
+            ]
         )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import profile_documents
 from common.errors import AppError
-from referral_service import repository
+from referral_service import audit, repository
 from referral_service.codes import CodeGenerator, new_invite_code
 from referral_service.cursor import decode_cursor, encode_cursor
 from referral_service.errors import (
@@ -98,31 +98,41 @@ async def activate_invite_code(
     user_id: int,
     phone: str,
     invite_code: str,
+    origin: audit.Origin = repository.NO_ORIGIN,
 ) -> Activation:
     """Activate someone else's code: once per user, ever, and never closing a cycle.
 
     Repeating one's own successful activation with the same code answers as the first time.
     After the change is committed the profiles it touches (the invitee's and the inviter's)
     are invalidated, before the caller hears of it. Every refusal counts towards the user's
-    hourly cap (`failures`), which the caller checked before.
+    hourly cap (`failures`), which the caller checked before. The attempt's audit row, from
+    `origin`, is written with it (`repository.activate`).
     """
     try:
-        return await _activate(engine, redis, user_id=user_id, phone=phone, invite_code=invite_code)
+        return await _activate(
+            engine, redis, user_id=user_id, phone=phone, invite_code=invite_code, origin=origin
+        )
     except AppError:
         await failures.count(user_id)
         raise
 
 
 async def _activate(
-    engine: AsyncEngine, redis: Redis, *, user_id: int, phone: str, invite_code: str
+    engine: AsyncEngine,
+    redis: Redis,
+    *,
+    user_id: int,
+    phone: str,
+    invite_code: str,
+    origin: audit.Origin,
 ) -> Activation:
     result = await repository.activate(
-        engine, invitee_id=user_id, invite_code=invite_code, now=_now()
+        engine, invitee_id=user_id, invite_code=invite_code, now=_now(), origin=origin
     )
     if result.outcome is Outcome.NO_MEMBER:
         await ensure_member(engine, user_id=user_id, phone=phone)
         result = await repository.activate(
-            engine, invitee_id=user_id, invite_code=invite_code, now=_now()
+            engine, invitee_id=user_id, invite_code=invite_code, now=_now(), origin=origin
         )
     match result.outcome:
         case Outcome.NOT_FOUND:
@@ -139,6 +149,15 @@ async def _activate(
             await _invalidate_profiles(redis, (user_id, result.inviter_id))
             return Activation(invite_code=result.invite_code, activated_at=result.activated_at)
     raise AssertionError(f"unexpected activation outcome {result.outcome}")
+
+
+async def record_refused_activation(
+    engine: AsyncEngine, *, user_id: int, reason: str, invite_code: object, origin: audit.Origin
+) -> None:
+    """The audit row of an activation refused before it reached the database (429, 422)."""
+    detail = audit.refusal_detail(reason, invite_code)
+    row = repository.audit_row(audit.ACTIVATION_REFUSED, user_id, origin, detail, at=_now())
+    await repository.insert_audit_event(engine, row)
 
 
 async def _invalidate_profiles(redis: Redis, user_ids: tuple[int, ...]) -> None:

@@ -63,6 +63,7 @@ def test_production_refuses_a_development_database_password() -> None:
         app_env="production",
         referral_database_url="postgresql+psycopg2://referral:a-real-one@db/referral",
         visitor_hash_key="a-real-visitor-hash-key-of-32-bytes",
+        audit_hash_key="a-real-audit-hash-key-of-32-bytes-",
         public_base_url="https://invite.example.com",
     )
     assert settings.is_production
@@ -73,6 +74,7 @@ def test_production_refuses_share_links_without_a_public_origin() -> None:
         "app_env": "production",
         "referral_database_url": "postgresql+psycopg2://referral:a-real-one@db/referral",
         "visitor_hash_key": "a-real-visitor-hash-key-of-32-bytes",
+        "audit_hash_key": "a-real-audit-hash-key-of-32-bytes-",
     }
     with pytest.raises(ValidationError, match="PUBLIC_BASE_URL must be set"):
         ReferralSettings(**real)
@@ -134,3 +136,23 @@ def test_trusted_proxies_and_the_visit_window(monkeypatch: pytest.MonkeyPatch) -
     settings = ReferralSettings()
     assert [str(network) for network in settings.trusted_proxies] == ["127.0.0.1/32", "::1/128"]
     assert settings.invite_visit_window_seconds == 60
+
+
+def test_the_audit_hash_key_has_a_development_default_that_production_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AUDIT_HASH_KEY", raising=False)
+    assert ReferralSettings().audit_hash_key.get_secret_value() == "dev-insecure-audit-hash-key"
+    real = {
+        "app_env": "production",
+        "referral_database_url": "postgresql+psycopg2://referral:a-real-one@db/referral",
+        "visitor_hash_key": "a-real-visitor-hash-key-of-32-bytes",
+        "public_base_url": "https://invite.example.com",
+    }
+    with pytest.raises(ValidationError, match="AUDIT_HASH_KEY must be set to a real secret"):
+        ReferralSettings(**real)
+    with pytest.raises(ValidationError, match="AUDIT_HASH_KEY must be at least 32 bytes"):
+        ReferralSettings(**real, audit_hash_key="short")
+    monkeypatch.setenv("AUDIT_HASH_KEY", "an-audit-hash-key-from-the-environment")
+    settings = ReferralSettings(**real)
+    assert settings.audit_hash_key.get_secret_value() == "an-audit-hash-key-from-the-environment"
