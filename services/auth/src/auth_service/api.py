@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from auth_service import service
 from auth_service.config import AuthSettings
 from auth_service.deps import STATE_CHANGE, AuthDep, ClientAddress, CurrentPrincipal, state_of
-from auth_service.errors import SessionNotFound
 from auth_service.schemas import (
     DevSmsResponse,
     LoginResponse,
@@ -105,7 +104,18 @@ async def number_input(
     "/api_otp_input/",
     dependencies=STATE_CHANGE,
     openapi_extra={VALIDATION_CODE: "invalid_otp_format"},
-    responses=openapi_errors(400, 403, 410, 415, 422, 429),
+    responses=openapi_errors(
+        400,
+        403,
+        410,
+        415,
+        422,
+        429,
+        descriptions={
+            403: "`user_banned` (a correct code of a banned user; `banned_until`: its end or "
+            "null) or `csrf_rejected`"
+        },
+    ),
     summary="Sign in with the code; registers the phone on its first sign-in",
 )
 async def otp_input(
@@ -140,11 +150,12 @@ async def otp_input(
 async def token_refresh(
     response: Response,
     ctx: AuthDep,
+    client: ClientAddress,
     body: RefreshRequest | None = None,
     refresh_cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE)] = None,
 ) -> TokenResponse:
     token = (body.refresh_token if body else None) or refresh_cookie
-    grant = await service.refresh_tokens(ctx, refresh_token=token)
+    grant = await service.refresh_tokens(ctx, refresh_token=token, client=client)
     _set_tokens(response, ctx.settings, grant)
     return TokenResponse.of(grant, expires_in=ctx.settings.access_token_ttl_seconds)
 
@@ -160,6 +171,7 @@ async def logout(
     request: Request,
     response: Response,
     ctx: AuthDep,
+    client: ClientAddress,
     body: LogoutRequest | None = None,
     refresh_cookie: Annotated[str | None, Cookie(alias=REFRESH_COOKIE)] = None,
 ) -> None:
@@ -171,6 +183,7 @@ async def logout(
         ctx,
         access_token=access_token,
         refresh_token=(body.refresh_token if body else None) or refresh_cookie,
+        client=client,
     )
     _clear_token_cookies(response, ctx.settings)
 
@@ -194,10 +207,13 @@ async def sessions(principal: CurrentPrincipal, ctx: AuthDep, response: Response
     summary="End one of the caller's sessions: its tokens stop working everywhere at once",
 )
 async def end_session(
-    session_id: str, principal: CurrentPrincipal, ctx: AuthDep, response: Response
+    session_id: str,
+    principal: CurrentPrincipal,
+    ctx: AuthDep,
+    response: Response,
+    client: ClientAddress,
 ) -> None:
-    if not await ctx.sessions.revoke_of_user(principal.user_id, session_id):
-        raise SessionNotFound()
+    await service.end_session(ctx, principal=principal, session_id=session_id, client=client)
     if session_id == principal.session_id:
         _clear_token_cookies(response, ctx.settings)
 
@@ -209,8 +225,10 @@ async def end_session(
     responses=openapi_errors(401, 403, 415, 503),
     summary="End every session of the caller, this one included; clear the cookies",
 )
-async def logout_all(principal: CurrentPrincipal, ctx: AuthDep, response: Response) -> None:
-    await ctx.sessions.revoke_all_of_user(principal.user_id)
+async def logout_all(
+    principal: CurrentPrincipal, ctx: AuthDep, response: Response, client: ClientAddress
+) -> None:
+    await service.end_all_sessions(ctx, principal=principal, client=client)
     _clear_token_cookies(response, ctx.settings)
 
 

@@ -9,12 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from auth_service.phones import normalize_phone
 from common.client_ip import parse_networks
 from common.settings import DEV_SECRET_PREFIX, WebhookSettings, WebhookWorkerSettings
 
 Network = IPv4Network | IPv6Network
 
 
+ADMIN_ROLE = "admin"
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/auth"
 
 
@@ -57,6 +59,16 @@ class AuthSettings(WebhookSettings):
     # Public keys published besides the signing key's, e.g. the previous key during a rotation.
     jwt_extra_public_keys_file: Path | None = None
 
+    # Operators: these phones' access tokens carry the `admin` role (comma-separated, any
+    # accepted phone format).
+    admin_phones: Annotated[tuple[str, ...], NoDecode] = ()
+    # Keys the HMAC that turns a client IP into the audit log's `ip_hash`; referral uses the
+    # same value, so one address hashes alike in both logs.
+    audit_hash_key: SecretStr = SecretStr(f"{DEV_SECRET_PREFIX}audit-hash-key")
+    # Where the admin API reads referral's members, stats and audit events.
+    referral_service_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8002")
+    upstream_timeout_seconds: float = Field(2.0, gt=0, le=30)
+
     # Peers whose X-Forwarded-For is believed (the gateway); anyone else's is ignored. None by
     # default: a service reached directly is its own edge. `make stack` and compose name theirs.
     trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
@@ -74,6 +86,33 @@ class AuthSettings(WebhookSettings):
         # Compose files and .env templates often pass `NAME=` for "not set".
         return None if value == "" else value
 
+    @field_validator("admin_phones", mode="before")
+    @classmethod
+    def _parse_phones(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        phones = []
+        for entry in (part.strip() for part in value.split(",")):
+            if not entry:
+                continue
+            phone = normalize_phone(entry)
+            if phone is None:
+                raise ValueError(f"{entry!r} is not a phone number of 10 digits")
+            phones.append(phone)
+        return tuple(dict.fromkeys(phones))
+
+    @field_validator("admin_phones")
+    @classmethod
+    def _phones_are_normalized(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        normalized = tuple(normalize_phone(phone) for phone in value)
+        if any(phone is None for phone in normalized):
+            raise ValueError("every entry must be a phone number of 10 digits")
+        return tuple(dict.fromkeys(phone for phone in normalized if phone))
+
+    def roles_of(self, phone: str) -> tuple[str, ...]:
+        """The roles an access token for `phone` carries, from the current setting."""
+        return (ADMIN_ROLE,) if phone in self.admin_phones else ()
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _parse_networks(cls, value: Any) -> Any:
@@ -85,6 +124,7 @@ class AuthSettings(WebhookSettings):
     def secret_fields(self) -> dict[str, SecretStr | str | None]:
         secrets = super().secret_fields()
         secrets["otp_hmac_secret"] = self.otp_hmac_secret
+        secrets["audit_hash_key"] = self.audit_hash_key
         if self.sms_backend == "webhook":
             secrets["sms_webhook_secret"] = self.sms_webhook_secret
         return secrets

@@ -12,8 +12,10 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 
 from auth_service.client_ip import client_address
+from auth_service.config import ADMIN_ROLE
+from auth_service.referral_admin import ReferralAdmin
 from auth_service.service import AuthContext
-from common.authn import Authenticator, principal_dependency
+from common.authn import Authenticator, principal_dependency, require_role
 from common.csrf import state_change_guard
 from common.tokens import Principal
 
@@ -25,6 +27,8 @@ class AuthState:
     public_jwks: dict[str, Any]
     # The caller of a signed-in route (its own sessions): a verified, unrevoked access token.
     authenticator: Authenticator
+    # Referral's internal admin routes, for the admin API.
+    referral: ReferralAdmin
 
 
 def state_of(app: FastAPI) -> AuthState:
@@ -43,13 +47,38 @@ STATE_CHANGE = state_change_guard(
 )
 
 
-async def get_client_address(request: Request, ctx: AuthDep) -> str:
+def client_address_of(request: Request) -> str:
     peer = request.client.host if request.client else None
     forwarded_for = request.headers.getlist("x-forwarded-for")
-    return client_address(peer, forwarded_for, ctx.settings.trusted_proxies)
+    return client_address(
+        peer, forwarded_for, state_of(request.app).context.settings.trusted_proxies
+    )
+
+
+async def get_client_address(request: Request) -> str:
+    return client_address_of(request)
 
 
 ClientAddress = Annotated[str, Depends(get_client_address)]
 CurrentPrincipal = Annotated[
     Principal, Depends(principal_dependency(lambda request: state_of(request.app).authenticator))
 ]
+
+
+async def get_referral(request: Request) -> ReferralAdmin:
+    return state_of(request.app).referral
+
+
+async def admin_caller(request: Request) -> Principal:
+    """The caller if an operator (`admin` role): 401 without a valid token, 403 without the role.
+
+    The verified caller is kept in `request.state.caller` for the audit of the call, a refused
+    one included.
+    """
+    principal = await state_of(request.app).authenticator.authenticate(request)
+    request.state.caller = principal
+    return require_role(principal, ADMIN_ROLE)
+
+
+AdminCaller = Annotated[Principal, Depends(admin_caller)]
+ReferralDep = Annotated[ReferralAdmin, Depends(get_referral)]

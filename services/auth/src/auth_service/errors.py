@@ -63,3 +63,62 @@ class SessionNotFound(AppError):
     status_code = 404
     code = "session_not_found"
     detail = "You have no such session (it may have ended already)."
+
+
+class UserBanned(AppError):
+    """A correct code for a user under a ban: `banned_until` is its end, null for none."""
+
+    status_code = 403
+    code = "user_banned"
+    detail = "This account is banned."
+
+    def __init__(self, *, banned_until: str | None) -> None:
+        super().__init__(banned_until=banned_until)
+
+
+class UserNotFound(AppError):
+    status_code = 404
+    code = "user_not_found"
+    detail = "No such user."
+
+
+class InvalidQuery(AppError):
+    status_code = 422
+    code = "invalid_query"
+    detail = "Search by a phone number (or its first digits) or a user id."
+
+
+class InvalidCursor(AppError):
+    status_code = 422
+    code = "invalid_cursor"
+    detail = "The cursor is not valid; start from the first page."
+
+
+class InvalidBan(AppError):
+    status_code = 422
+    code = "invalid_ban"
+    detail = "A ban needs a reason and, if it ends, an end in the future."
+
+
+class CannotBanSelf(AppError):
+    status_code = 409
+    code = "cannot_ban_self"
+    detail = "You cannot ban your own account."
+
+
+class InvalidType(AppError):
+    status_code = 422
+    code = "invalid_type"
+    detail = "No audit events have this type."
+
+
+class UpstreamUnavailable(AppError):
+    """Referral is down, late, or answered something this service cannot use."""
+
+    status_code = 503
+    code = "upstream_unavailable"
+
+    def __init__(self, *, reason: str) -> None:
+        # For the log only: the client learns that the service failed, not how.
+        self.reason = reason
+        super().__init__("The referral service is unavailable; try again shortly.")

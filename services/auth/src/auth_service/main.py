@@ -13,12 +13,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import run_in_threadpool
 
-from auth_service import api
+from auth_service import admin_api, api
+from auth_service.audit import AuditLog
 from auth_service.config import AuthSettings
 from auth_service.deps import AuthState, state_of
 from auth_service.jwt_keys import KeyRing, load_key_ring
 from auth_service.models import WEBHOOK_OUTBOX
 from auth_service.otp import OtpPolicy, OtpStore
+from auth_service.referral_admin import ReferralAdmin, referral_http
 from auth_service.repository import USER_REGISTERED
 from auth_service.service import AuthContext
 from auth_service.sessions import Sessions
@@ -89,14 +91,22 @@ def build_context(
             audience=settings.jwt_audience,
             leeway_seconds=VERIFIER_LEEWAY_SECONDS,
         ),
+        audit=AuditLog(engine, hash_key=settings.audit_hash_key.get_secret_value().encode()),
     )
 
 
-def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = None) -> FastAPI:
+def create_app(
+    settings: AuthSettings | None = None,
+    *,
+    keys: KeyRing | None = None,
+    referral_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
     """The app for `settings`; without them, read the environment and own the process's logging.
 
     `keys` hands over a signing key loaded already (the single-process mode shares its public
     half with the other services); without it the key is loaded from the settings now.
+    `referral_transport` replaces the network to referral's internal admin routes (an ASGI
+    transport onto an in-process app).
     """
     config = app_settings(settings, AuthSettings, service="auth")
     key_ring = keys or load_key_ring(config)
@@ -119,10 +129,19 @@ def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = N
                 httpx.AsyncClient(timeout=config.sms_webhook_timeout_seconds, trust_env=False)
             )
             context = build_context(config, key_ring, engine, redis, http)
+            referral = ReferralAdmin(
+                referral_http(
+                    str(config.referral_service_url),
+                    timeout_seconds=config.upstream_timeout_seconds,
+                    transport=referral_transport,
+                )
+            )
+            cleanup.push_async_callback(referral.aclose)
             app.state.auth = AuthState(
                 context=context,
                 public_jwks=key_ring.jwks,
                 authenticator=Authenticator(verifier=context.verifier, redis=redis),
+                referral=referral,
             )
             yield
 
@@ -134,6 +153,7 @@ def create_app(settings: AuthSettings | None = None, *, keys: KeyRing | None = N
         readiness=_readiness,
     )
     app.include_router(api.router)
+    app.include_router(admin_api.router)
     if config.dev_sms_inbox:
         app.include_router(api.dev_router)
     return app

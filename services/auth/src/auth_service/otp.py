@@ -2,9 +2,10 @@
 
 Codes are drawn with `secrets` and kept only as an HMAC bound to their login. Sending a code
 checks the lockouts, the resend cooldown (while a live code exists) and the hourly caps, counts
-the send and stores the code, all in one script; checking a code counts the try, the failure
-streaks and caps, and voids the code when it is used or out of tries, in another. The keys are
-described in auth_service.redis_keys.
+the send (towards the caps and the day's count for the admin stats) and stores the code, all
+in one script; checking a code counts the try, the failure streaks and caps, and voids the code
+when it is used or out of tries, in another. An operator's unlock clears a phone's lockouts,
+failure counters and send caps in a third. The keys are described in auth_service.redis_keys.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import cast
 
@@ -23,6 +25,8 @@ from redis.asyncio import Redis
 
 from auth_service.redis_keys import (
     COOLDOWN_KEY,
+    DAILY_STATS_KEY,
+    FAILING_CLIENTS_KEY,
     IP_FAILURES_KEY,
     IP_LOCK_KEY,
     IP_SENDS_KEY,
@@ -36,6 +40,9 @@ from auth_service.redis_keys import (
 )
 
 WINDOW_SECONDS = 3600
+# The per-day counters of the admin stats outlive the longest range they show (365 days).
+DAILY_STATS_TTL_SECONDS = 400 * 86_400
+DAILY_SENDS_FIELD = "otp_sends"
 
 # A login id is ours only if it looks like one (secrets.token_urlsafe(24) gives 32 characters).
 _LOGIN_ID_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -57,9 +64,9 @@ end
 """
 
 # KEYS: phone lock, (phone, ip) lock, cooldown, phone sends, ip sends, login_of, new login,
-#       last login_of.
+#       last login_of, the day's stats.
 # ARGV: now ms, window ms, cooldown ms, phone limit, ip limit, login id, phone, otp hmac,
-#       ttl s, login key prefix.
+#       ttl s, login key prefix, stats ttl s.
 # Returns {'ok'} | {'wait', ms} | {'locked', ms}; a refused request is not counted.
 _SEND = (
     _WINDOW_WAIT
@@ -96,13 +103,16 @@ redis.call('SET', KEYS[6], ARGV[6], 'EX', ARGV[9])
 redis.call('SET', KEYS[8], ARGV[6], 'PX', tonumber(ARGV[9]) * 1000 + window)
 redis.call('HSET', KEYS[7], 'phone', ARGV[7], 'otp', ARGV[8], 'attempts', 0)
 redis.call('EXPIRE', KEYS[7], ARGV[9])
+redis.call('HINCRBY', KEYS[9], 'otp_sends', 1)
+redis.call('EXPIRE', KEYS[9], ARGV[11])
 return {'ok'}
 """
 )
 
-# KEYS: cooldown, phone sends, ip sends, login_of, login, last login_of. ARGV: login id.
-# Takes back a send whose code never reached the phone.
+# KEYS: cooldown, phone sends, ip sends, login_of, login, last login_of, the day's stats.
+# ARGV: login id. Takes back a send whose code never reached the phone.
 _UNSEND = """
+redis.call('HINCRBY', KEYS[7], 'otp_sends', -1)
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[1], KEYS[5])
@@ -115,12 +125,13 @@ return 1
 """
 
 # KEYS: login, login_of, phone lock, (phone, ip) lock, streak, phone failures, ip failures,
-#       last login_of.
+#       last login_of, failing clients of the phone.
 # ARGV: login id, candidate hmac, max attempts, streak limit, lockout s, phone failure limit,
-#       ip failure limit, now ms, window ms, unique member.
+#       ip failure limit, now ms, window ms, unique member, client.
 # Returns {'ok', phone} | {'wrong', attempts left} | {'void', reason} | {'locked', ms}
-#       | {'limited', ms}. A login whose hash is gone (its time ran out, or a newer code or a
-# sign-in ended it) is void for 'expired'; one voided by wrong tries keeps its hash to say so.
+#       | {'locked', ms, 'client' | 'phone'} (this try set the lockout) | {'limited', ms}.
+# A login whose hash is gone (its time ran out, or a newer code or a sign-in ended it) is
+# void for 'expired'; one voided by wrong tries keeps its hash to say so.
 _VERIFY = (
     _WINDOW_WAIT
     + """
@@ -171,21 +182,34 @@ redis.call('ZADD', KEYS[6], now, ARGV[10])
 redis.call('PEXPIRE', KEYS[6], window)
 local streak = redis.call('INCR', KEYS[5])
 redis.call('EXPIRE', KEYS[5], lockout)
-local lock
+redis.call('SADD', KEYS[9], ARGV[11])
+redis.call('EXPIRE', KEYS[9], lockout)
+local lock, scope
 if streak >= tonumber(ARGV[4]) then
-  lock = KEYS[4]
+  lock, scope = KEYS[4], 'client'
   redis.call('DEL', KEYS[5])
 elseif redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[6]) then
-  lock = KEYS[3]
+  lock, scope = KEYS[3], 'phone'
 end
 if lock then
   redis.call('SET', lock, '1', 'EX', lockout)
   void('attempts_exhausted')
-  return {'locked', lockout * 1000}
+  return {'locked', lockout * 1000, scope}
 end
 return {'wrong', math.max(left, 0)}
 """
 )
+
+# KEYS: phone lock, phone failures, cooldown, phone sends, failing clients.
+# ARGV: (phone, ip) lock key prefix, streak key prefix.
+# Clears the phone's lockouts, for every IP and per IP, its failure counters and its send caps.
+_UNLOCK = """
+for _, client in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  redis.call('DEL', ARGV[1] .. client, ARGV[2] .. client)
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+return 1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +255,8 @@ class Verification:
     # Why a code that was asked for no longer works: expired | attempts_exhausted.
     # (no_pending_login, nothing asked for at all, is the caller's to tell: see service.py.)
     reason: str = ""
+    # Set when this very try locked the phone: "client" (for this IP) or "phone" (for all).
+    locked_scope: str | None = None
 
 
 def generate_code(length: int) -> str:
@@ -269,6 +295,7 @@ class OtpStore:
         self._send = redis.register_script(_SEND)
         self._unsend = redis.register_script(_UNSEND)
         self._verify = redis.register_script(_VERIFY)
+        self._unlock = redis.register_script(_UNLOCK)
 
     def _digest(self, login_id: str, code: str) -> str:
         # Bound to the login id: the same code under another login does not match.
@@ -277,6 +304,10 @@ class OtpStore:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    def _daily_key(self) -> str:
+        day = datetime.fromtimestamp(self._clock(), UTC).date()
+        return DAILY_STATS_KEY.format(day=day.isoformat())
 
     async def send(self, *, phone: str, client: str, code: str) -> Send:
         """Store `code` as the phone's only valid one if every limit allows a send now."""
@@ -290,6 +321,7 @@ class OtpStore:
             LOGIN_OF_PHONE_KEY.format(phone=phone),
             LOGIN_KEY.format(login_id=login_id),
             LAST_LOGIN_OF_PHONE_KEY.format(phone=phone),
+            self._daily_key(),
         ]
         args: list[str | int] = [
             self._now_ms(),
@@ -302,6 +334,7 @@ class OtpStore:
             self._digest(login_id, code),
             policy.ttl_seconds,
             LOGIN_KEY.format(login_id=""),
+            DAILY_STATS_TTL_SECONDS,
         ]
         result = await self._send(keys=keys, args=args)
         outcome = SendOutcome(result[0])
@@ -318,6 +351,7 @@ class OtpStore:
             LOGIN_OF_PHONE_KEY.format(phone=phone),
             LOGIN_KEY.format(login_id=login_id),
             LAST_LOGIN_OF_PHONE_KEY.format(phone=phone),
+            self._daily_key(),
         ]
         await self._unsend(keys=keys, args=[login_id])
 
@@ -358,6 +392,7 @@ class OtpStore:
             PHONE_FAILURES_KEY.format(phone=phone),
             IP_FAILURES_KEY.format(ip=client),
             LAST_LOGIN_OF_PHONE_KEY.format(phone=phone),
+            FAILING_CLIENTS_KEY.format(phone=phone),
         ]
         args: list[str | int] = [
             login_id,
@@ -370,6 +405,7 @@ class OtpStore:
             self._now_ms(),
             WINDOW_SECONDS * 1000,
             secrets.token_hex(8),
+            client,
         ]
         result = await self._verify(keys=keys, args=args)
         outcome = Outcome(result[0])
@@ -380,4 +416,40 @@ class OtpStore:
                 return Verification(outcome, attempts_left=int(result[1]))
             case Outcome.VOID:
                 return Verification(outcome, reason=str(result[1]))
-        return Verification(outcome, retry_after=_seconds(int(result[1])))
+        scope = str(result[2]) if len(result) > 2 else None
+        return Verification(outcome, retry_after=_seconds(int(result[1])), locked_scope=scope)
+
+    async def unlock(self, phone: str) -> None:
+        """Clear the phone's lockouts (for every IP and per IP), failure counters and send caps."""
+        keys = [
+            PHONE_LOCK_KEY.format(phone=phone),
+            PHONE_FAILURES_KEY.format(phone=phone),
+            COOLDOWN_KEY.format(phone=phone),
+            PHONE_SENDS_KEY.format(phone=phone),
+            FAILING_CLIENTS_KEY.format(phone=phone),
+        ]
+        prefixes = [IP_LOCK_KEY.format(phone=phone, ip=""), STREAK_KEY.format(phone=phone, ip="")]
+        await self._unlock(keys=keys, args=prefixes)
+
+    async def locked_until(self, phones: list[str]) -> dict[str, datetime]:
+        """When each phone's lockout for every IP ends, for the locked ones; one round trip."""
+        if not phones:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for phone in phones:
+                pipe.pttl(PHONE_LOCK_KEY.format(phone=phone))
+            left = await pipe.execute()
+        now = self._clock()
+        return {
+            phone: datetime.fromtimestamp(now + int(ms) / 1000, UTC)
+            for phone, ms in zip(phones, left, strict=True)
+            if int(ms) > 0
+        }
+
+    async def sends_per_day(self, days: list[date]) -> dict[date, int]:
+        """The codes sent on each UTC day (kept for DAILY_STATS_TTL_SECONDS); one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hget(DAILY_STATS_KEY.format(day=day.isoformat()), DAILY_SENDS_FIELD)
+            counts = await pipe.execute()
+        return {day: max(0, int(count or 0)) for day, count in zip(days, counts, strict=True)}

@@ -30,6 +30,11 @@ PHONE_FAILURES_KEY = "auth:otp_failures:{phone}"
 PHONE_LOCK_KEY = "auth:otp_lock:{phone}"
 # Sorted set of wrong-code times from one IP in the last hour.
 IP_FAILURES_KEY = "auth:verify_failures:ip:{ip}"
+# Set of the client IPs with a failure streak or a lockout on the phone, kept as long as
+# either can last: an unlock finds their keys without a SCAN.
+FAILING_CLIENTS_KEY = "auth:otp_clients:{phone}"
+# Hash per UTC day (YYYY-MM-DD) of counters for the admin stats: otp_sends. 400 days.
+DAILY_STATS_KEY = "auth:daily:{day}"
 
 # Login sessions and their refresh tokens (sessions.py).
 # hash: user_id, phone, current (SHA-256 of the live token), previous, rotated_at (ms),

@@ -1,4 +1,9 @@
-"""Sign-in by phone and one-time code, token refresh and logout."""
+"""Sign-in by phone and one-time code, token refresh, logout and the caller's sessions.
+
+Each leaves its audit event (`audit`): a sign-in's is written by its own statement, the others
+cost one INSERT each. A user under a ban is refused after a correct code, never before, so the
+number input answers alike for everyone.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from auth_service import repository
+from auth_service import audit, repository
+from auth_service.audit import AuditLog, Entry
 from auth_service.client_ip import rate_limit_subject
 from auth_service.config import AuthSettings
 from auth_service.errors import (
@@ -21,7 +27,9 @@ from auth_service.errors import (
     InvalidRefreshToken,
     NoSms,
     OtpExpired,
+    SessionNotFound,
     SmsUnavailable,
+    UserBanned,
 )
 from auth_service.otp import (
     OtpStore,
@@ -37,7 +45,7 @@ from auth_service.sessions import IssuedRefresh, RefreshRejected, Sessions
 from auth_service.sms import DevSmsInbox, SmsBackend, SmsDeliveryError, SmsMessage
 from auth_service.tokens import AccessToken, AccessTokens
 from common.errors import NotAuthenticated, TooManyRequests
-from common.tokens import TokenVerifier
+from common.tokens import Principal, TokenVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +68,7 @@ class AuthContext:
     access_tokens: AccessTokens
     sessions: Sessions
     verifier: TokenVerifier
+    audit: AuditLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +95,9 @@ def sms_text(code: str) -> str:
 
 
 def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -179,23 +191,64 @@ async def complete_login(
     CODE_CHECKS.labels(verification.outcome.value).inc()
     match verification.outcome:
         case Outcome.WRONG:
-            raise InvalidOtp(attempts_left=verification.attempts_left)
+            left = verification.attempts_left
+            await _sign_in_failed(
+                ctx, phone, client, "invalid_otp" if left else "attempts_exhausted"
+            )
+            raise InvalidOtp(attempts_left=left)
         case Outcome.VOID:
+            # No audit row: the code was not checked, and tries at a void code are not capped
+            # (each would be a row). The wrong try that used the code up has its row.
             raise OtpExpired(reason=verification.reason)
         case Outcome.LOCKED:
+            if verification.locked_scope:
+                await _sign_in_failed(
+                    ctx,
+                    phone,
+                    client,
+                    "attempts_exhausted",
+                    Entry(
+                        audit.LOCKOUT,
+                        subject_phone=phone,
+                        detail={"scope": verification.locked_scope},
+                    ),
+                )
             raise TooManyRequests(verification.retry_after, LOCKED_DETAIL)
         case Outcome.LIMITED:
             raise TooManyRequests(verification.retry_after, WRONG_CODES_DETAIL)
-    sign_in = await repository.record_sign_in(ctx.engine, phone=phone)
+    sign_in = await repository.record_sign_in(
+        ctx.engine,
+        phone=phone,
+        ip_hash=ctx.audit.hash_ip(client),
+        request_id=audit.current_request_id(),
+    )
+    if sign_in.refused:
+        until = sign_in.banned_until
+        raise UserBanned(banned_until=_iso(until) if until else None)
     refresh = await ctx.sessions.start(user_id=sign_in.user.id, phone=phone, user_agent=user_agent)
     access = ctx.access_tokens.issue(
-        user_id=sign_in.user.id, phone=phone, session_id=refresh.session_id
+        user_id=sign_in.user.id,
+        phone=phone,
+        session_id=refresh.session_id,
+        roles=ctx.settings.roles_of(phone),
     )
     return Grant(access=access, refresh=refresh, user=sign_in.user, is_new_user=sign_in.is_new)
 
 
-async def refresh_tokens(ctx: AuthContext, *, refresh_token: str | None) -> Grant:
-    """Rotate the refresh token; a retired one (past its grace) revokes its whole session."""
+async def _sign_in_failed(
+    ctx: AuthContext, phone: str, client: str, reason: str, *more: Entry
+) -> None:
+    failed = Entry(audit.SIGN_IN_FAILED, subject_phone=phone, detail={"reason": reason})
+    await ctx.audit.write(failed, *more, ip=client)
+
+
+async def refresh_tokens(
+    ctx: AuthContext, *, refresh_token: str | None, client: str | None = None
+) -> Grant:
+    """Rotate the refresh token; a retired one (past its grace) revokes its whole session.
+
+    The roles of the new access token follow ADMIN_PHONES as it is now.
+    """
     if not refresh_token:
         raise InvalidRefreshToken("No refresh token was sent.")
     try:
@@ -203,19 +256,37 @@ async def refresh_tokens(ctx: AuthContext, *, refresh_token: str | None) -> Gran
     except RefreshRejected as rejected:
         if rejected.reused:
             logger.warning("a retired refresh token was reused; its session is revoked")
+            await ctx.audit.write(
+                Entry(
+                    audit.SESSION_REVOKED,
+                    subject_id=rejected.user_id,
+                    detail={"session_id": rejected.session_id, "by": "reuse"},
+                ),
+                ip=client,
+            )
         raise InvalidRefreshToken() from None
     access = ctx.access_tokens.issue(
-        user_id=refresh.user_id, phone=refresh.phone, session_id=refresh.session_id
+        user_id=refresh.user_id,
+        phone=refresh.phone,
+        session_id=refresh.session_id,
+        roles=ctx.settings.roles_of(refresh.phone),
     )
     return Grant(
         access=access, refresh=refresh, user=UserRecord(id=refresh.user_id, phone=refresh.phone)
     )
 
 
-async def logout(ctx: AuthContext, *, access_token: str | None, refresh_token: str | None) -> None:
+async def logout(
+    ctx: AuthContext,
+    *,
+    access_token: str | None,
+    refresh_token: str | None,
+    client: str | None = None,
+) -> None:
     """End the sessions of whatever credentials the caller holds; every token of them dies.
 
-    Idempotent: credentials that are already invalid are ignored.
+    Idempotent: credentials that are already invalid are ignored. Each session that was
+    still live leaves a `logout` event.
     """
     sessions: set[str] = set()
     if refresh_token:
@@ -225,8 +296,34 @@ async def logout(ctx: AuthContext, *, access_token: str | None, refresh_token: s
     if access_token:
         with contextlib.suppress(NotAuthenticated):
             sessions.add((await ctx.verifier.verify(access_token)).session_id)
-    for session_id in sessions:
-        await ctx.sessions.revoke(session_id)
+    ended = []
+    for session_id in sorted(sessions):
+        user_id = await ctx.sessions.revoke(session_id)
+        if user_id is not None:
+            detail = {"session_id": session_id}
+            ended.append(Entry(audit.LOGOUT, user_id, user_id, detail=detail))
+    await ctx.audit.write(*ended, ip=client)
+
+
+async def end_session(
+    ctx: AuthContext, *, principal: Principal, session_id: str, client: str
+) -> None:
+    """End one of the caller's sessions; SessionNotFound if it has no such live session."""
+    if not await ctx.sessions.revoke_of_user(principal.user_id, session_id):
+        raise SessionNotFound()
+    user_id = principal.user_id
+    detail = {"session_id": session_id, "by": "user"}
+    await ctx.audit.write(Entry(audit.SESSION_REVOKED, user_id, user_id, detail=detail), ip=client)
+
+
+async def end_all_sessions(ctx: AuthContext, *, principal: Principal, client: str) -> None:
+    """End every session of the caller, the current one included."""
+    count = await ctx.sessions.revoke_all_of_user(principal.user_id)
+    user_id = principal.user_id
+    detail = {"count": count, "by": "user"}
+    await ctx.audit.write(
+        Entry(audit.SESSIONS_REVOKED_ALL, user_id, user_id, detail=detail), ip=client
+    )
 
 
 async def latest_sms(ctx: AuthContext, *, phone: str) -> SmsMessage:

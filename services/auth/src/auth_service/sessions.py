@@ -42,7 +42,7 @@ _LISTED_FIELDS = ("user_id", "created_at", "last_used_at", "user_agent")
 # ARGV: presented digest, next digest, sealed next token, now ms, grace ms, ttl s,
 #       session prefix, token prefix, revoked prefix, revocation ttl s, user sessions prefix.
 # Returns {'ok', sid, user_id, phone} | {'grace', sid, user_id, phone, sealed successor}
-#       | {'invalid'} | {'reused', sid}.
+#       | {'invalid'} | {'reused', sid, user_id}.
 _ROTATE = """
 local sid = redis.call('GET', KEYS[1])
 if not sid then
@@ -69,10 +69,11 @@ end
 redis.call('DEL', session_key)
 redis.call('ZREM', ARGV[11] .. s[5], sid)
 redis.call('SET', ARGV[9] .. sid, '1', 'EX', ARGV[10])
-return {'reused', sid}
+return {'reused', sid, s[5]}
 """
 
 # KEYS: session, revocation mark. ARGV: sid, revocation ttl s, user sessions prefix.
+# Returns the session's user id, or false if it had ended already.
 _REVOKE = """
 local user_id = redis.call('HGET', KEYS[1], 'user_id')
 redis.call('DEL', KEYS[1])
@@ -80,7 +81,7 @@ if user_id then
   redis.call('ZREM', ARGV[3] .. user_id, ARGV[1])
 end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
-return 1
+return user_id
 """
 
 
@@ -108,8 +109,14 @@ def _moment(milliseconds: str | None) -> datetime:
 
 
 class RefreshRejected(Exception):
-    def __init__(self, *, reused: bool) -> None:
+    """A refresh refused; a reused token names the session it revoked and its user."""
+
+    def __init__(
+        self, *, reused: bool, session_id: str | None = None, user_id: int | None = None
+    ) -> None:
         self.reused = reused
+        self.session_id = session_id
+        self.user_id = user_id
         super().__init__("reused" if reused else "invalid")
 
 
@@ -205,8 +212,15 @@ class Sessions:
                 next_token = _encode(successor)
             case "grace":
                 next_token = _unseal(str(result[4]), token)
-            case outcome:
-                raise RefreshRejected(reused=outcome == "reused")
+            case "reused":
+                owner = result[2] if len(result) > 2 else None
+                raise RefreshRejected(
+                    reused=True,
+                    session_id=str(result[1]),
+                    user_id=int(owner) if owner else None,
+                )
+            case _:
+                raise RefreshRejected(reused=False)
         return IssuedRefresh(
             token=next_token,
             session_id=str(result[1]),
@@ -287,9 +301,13 @@ class Sessions:
             await pipe.execute()
         return len(ids)
 
-    async def revoke(self, session_id: str) -> None:
-        """End the session: its refresh tokens stop working, its access tokens are refused."""
-        await self._revoke(
+    async def revoke(self, session_id: str) -> int | None:
+        """End the session: its refresh tokens stop working, its access tokens are refused.
+
+        The session's user id, or None if it had ended already.
+        """
+        user_id = await self._revoke(
             keys=[SESSION_KEY.format(sid=session_id), revoked_session_key(session_id)],
             args=[session_id, self._revocation_seconds, USER_SESSIONS_KEY.format(user_id="")],
         )
+        return int(user_id) if user_id else None

@@ -114,6 +114,7 @@ def test_production_settings_with_real_secrets_build_an_app(make_settings: Any) 
     production = {
         "app_env": "production",
         "otp_hmac_secret": "a-real-secret-of-at-least-32-bytes!",
+        "audit_hash_key": "another-real-secret-of-32-bytes-or-more",
         "jwt_private_key": private_key_to_pem(Ed25519PrivateKey.generate()).decode(),
         "cookie_secure": True,
         "dev_sms_inbox": False,

@@ -25,6 +25,7 @@ def production(**values: object) -> AuthSettings:
     defaults: dict[str, object] = {
         "app_env": "production",
         "otp_hmac_secret": REAL_SECRET,
+        "audit_hash_key": REAL_SECRET[::-1],
         "jwt_private_key_file": REAL_KEY_FILE,
         "sms_backend": "webhook",
         "sms_webhook_url": "https://sms.example/hook",
@@ -169,6 +170,7 @@ def test_a_refused_configuration_is_one_line_per_variable_and_no_traceback(
         "APP_ENV": "production",
         "DEV_SMS_INBOX": "true",
         "OTP_HMAC_SECRET": "x",
+        "AUDIT_HASH_KEY": REAL_SECRET,
         "JWT_PRIVATE_KEY_FILE": str(REAL_KEY_FILE),
         "SMS_BACKEND": "console",
     }
@@ -188,3 +190,34 @@ def test_a_refused_configuration_is_one_line_per_variable_and_no_traceback(
         lines, ("OTP_HMAC_SECRET", "DEV_SMS_INBOX", "SMS_BACKEND"), strict=True
     ):
         assert line.startswith("configuration refused: ") and variable in line
+
+
+def test_admin_phones_are_normalised_from_any_accepted_format(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert AuthSettings().admin_phones == ()
+    monkeypatch.setenv("ADMIN_PHONES", "+7 (999) 123-45-67, 89990000001,,9991234567 ")
+    settings = AuthSettings()
+    assert settings.admin_phones == ("9991234567", "9990000001")
+    assert settings.roles_of("9990000001") == ("admin",)
+    assert settings.roles_of("9990000002") == ()
+
+
+def test_an_invalid_admin_phone_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_PHONES", "9991234567,12345")
+    with pytest.raises(ValidationError, match="12345"):
+        AuthSettings()
+    with pytest.raises(ValidationError, match=r"ADMIN_PHONES|admin_phones"):
+        AuthSettings(admin_phones=("123",))
+
+
+def test_the_admin_api_settings_have_their_defaults() -> None:
+    settings = AuthSettings()
+    assert str(settings.referral_service_url).rstrip("/") == "http://127.0.0.1:8002"
+    assert settings.upstream_timeout_seconds == 2.0
+    assert settings.audit_hash_key.get_secret_value() == "dev-insecure-audit-hash-key"
+
+
+def test_production_refuses_the_default_audit_hash_key() -> None:
+    with pytest.raises(ValidationError, match="AUDIT_HASH_KEY"):
+        production(audit_hash_key=AuthSettings().audit_hash_key.get_secret_value())

@@ -26,6 +26,7 @@ def production(**values: object) -> AuthSettings:
     defaults: dict[str, object] = {
         "app_env": "production",
         "otp_hmac_secret": REAL_SECRET,
+        "audit_hash_key": REAL_SECRET,
         "jwt_private_key_file": Path("/run/secrets/jwt.pem"),
         "sms_backend": "webhook",
         "sms_webhook_url": "https://sms.example/hook",
