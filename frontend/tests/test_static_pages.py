@@ -14,6 +14,7 @@ PAGES = {
     "/number_input/": FRONTEND / "number_input" / "index.html",
     "/otp_input/": FRONTEND / "otp_input" / "index.html",
     "/profile/": FRONTEND / "profile" / "index.html",
+    "/admin/": FRONTEND / "admin" / "index.html",
 }
 HOOKS: dict[str, set[str]] = {
     "/": set(),
@@ -66,6 +67,54 @@ HOOKS: dict[str, set[str]] = {
         "stats-activations",
         "stats-conversion",
     },
+    "/admin/": {
+        "console",
+        "search-form",
+        "search-q",
+        "search-submit",
+        "search-error",
+        "results-body",
+        "results-more",
+        "user-card",
+        "card-heading",
+        "card-id",
+        "card-phone",
+        "card-ban",
+        "card-lock",
+        "card-chain",
+        "card-invitees",
+        "card-sessions",
+        "card-error",
+        "card-status-message",
+        "card-close",
+        "ban-form",
+        "ban-reason",
+        "ban-until",
+        "ban-submit",
+        "unban",
+        "unlock",
+        "stats-section",
+        "days-7",
+        "days-30",
+        "days-90",
+        "totals",
+        "charts",
+        "top-inviters",
+        "audit-section",
+        "audit-form",
+        "audit-type",
+        "audit-user",
+        "audit-submit",
+        "audit-body",
+        "audit-more",
+    },
+}
+# Inputs that are not for digits only, and what the keyboard should offer instead.
+TEXT_INPUTS = {
+    "invite-code-input": None,
+    # A phone prefix with +, spaces, brackets and dashes, or an id.
+    "search-q": "tel",
+    "ban-until": None,
 }
 # Every error code of the public contract that a page can meet, shown in words.
 CONTRACT_ERROR_CODES = {
@@ -81,6 +130,15 @@ CONTRACT_ERROR_CODES = {
     "own_invite_code",
     "invite_code_already_activated",
     "referral_cycle",
+    "forbidden",
+    "user_banned",
+    "user_not_found",
+    "invalid_query",
+    "invalid_cursor",
+    "invalid_ban",
+    "cannot_ban_self",
+    "invalid_days",
+    "invalid_type",
 }
 
 
@@ -171,9 +229,11 @@ def test_every_input_has_a_label(url: str) -> None:
     page = parse(PAGES[url])
     labelled = {a.get("for") for t, a in page.elements if t == "label"}
     for tag, attrs in page.elements:
-        if tag == "input":
+        if tag in ("input", "textarea", "select"):
             assert attrs["id"] in labelled, attrs
-            assert attrs.get("inputmode") == "numeric" or attrs["id"] == "invite-code-input"
+        if tag == "input":
+            expected = TEXT_INPUTS.get(attrs["id"], "numeric")
+            assert attrs.get("inputmode") == expected, attrs
 
 
 def test_code_inputs_help_the_browser() -> None:
@@ -184,7 +244,8 @@ def test_code_inputs_help_the_browser() -> None:
 @pytest.mark.parametrize("url", PAGES)
 def test_page_strings_are_translated(url: str, keys: dict[str, set[str]]) -> None:
     elements = parse(PAGES[url]).elements
-    used = {a[name] for _, a in elements for name in ("data-i18n", "data-i18n-alt") if name in a}
+    names = ("data-i18n", "data-i18n-alt", "data-i18n-label")
+    used = {a[name] for _, a in elements for name in names if name in a}
     assert used
     assert used <= keys["ru"]
     assert used <= keys["en"]
@@ -243,3 +304,34 @@ def test_the_share_controls_wait_for_the_link() -> None:
     assert page.by_id("share-qr")[1]["data-i18n-alt"] == "profile.qrAlt"
     assert page.by_id("share-status")[1]["role"] == "status"
     assert page.by_id("invite-note")[1]["role"] == "status"
+
+
+def test_the_console_is_hidden_until_the_caller_is_known_to_be_an_operator() -> None:
+    """A visitor without the role is sent to the profile before any of the console shows."""
+    page = parse(PAGES["/admin/"])
+    assert "hidden" in page.by_id("console")[1]
+    assert "hidden" in page.by_id("user-card")[1]
+    assert page.by_id("card-status-message")[1]["role"] == "status"
+    assert page.by_id("ban-until")[1]["type"] == "datetime-local"
+    assert page.by_id("ban-reason")[0] == "textarea"
+
+
+def test_the_console_tables_scroll_inside_their_card() -> None:
+    """At 360 px a table scrolls sideways in a focusable region, not the whole page."""
+    elements = parse(PAGES["/admin/"]).elements
+    regions = [a for t, a in elements if "table-scroll" in a.get("class", "").split()]
+    assert len(regions) == 3
+    for attrs in regions:
+        assert attrs["tabindex"] == "0" and attrs["role"] == "region", attrs
+        assert "aria-labelledby" in attrs or "aria-label" in attrs, attrs
+    css = (FRONTEND / "static" / "app.css").read_text(encoding="utf-8")
+    rule = css[css.index("\n.table-scroll {") :]
+    assert "overflow-x: auto;" in rule[: rule.index("}")]
+
+
+def test_the_charts_are_drawn_by_the_page_itself() -> None:
+    """No chart library and nothing from another origin: the console's own SVG code."""
+    script = (FRONTEND / "static" / "js" / "admin.js").read_text(encoding="utf-8")
+    imports = re.findall(r'^import .* from "([^"]+)";', script, re.MULTILINE | re.DOTALL)
+    assert imports and all(path.startswith("/static/js/") for path in imports), imports
+    assert "createElementNS(SVG, name)" in script

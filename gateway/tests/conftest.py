@@ -50,6 +50,7 @@ PAGES = {
     "number_input/index.html": "<!doctype html><title>number_input page</title>",
     "otp_input/index.html": "<!doctype html><title>otp_input page</title>",
     "profile/index.html": "<!doctype html><title>profile page</title>",
+    "admin/index.html": "<!doctype html><title>admin page</title>",
     "static/app.css": STYLESHEET,
     "static/app.js": SCRIPT,
 }

@@ -38,6 +38,7 @@ REQUIRED = {
     "SMS_WEBHOOK_SECRET": "whsec_c2lnbmluZy1zZWNyZXQtb2YtMzItYnl0ZXMtMDAwMDA=",
     "JWT_PRIVATE_KEY_PATH": "/etc/referral-platform/jwt-ed25519.pem",
     "VISITOR_HASH_KEY": "visitor-hash-key-of-at-least-32-bytes-0000",
+    "AUDIT_HASH_KEY": "audit-hash-key-of-at-least-32-bytes-000000",
     "PUBLIC_BASE_URL": "https://invite.example.com",
 }
 # Secrets of optional features: passed through when given, refused in production only when

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import httpx
 import pytest
 
@@ -56,6 +58,11 @@ NEVER_ROUTED = [
     "/number_input/index.html",
     "/favicon.ico",
     "/.gateway-errors/bad_request",
+    "/admin/api",
+    "/admin/apix/users/",
+    "/admin/index.html",
+    "/admin/internal/admin/members",
+    "/ADMIN/api/users/",
 ]
 
 
@@ -91,6 +98,32 @@ def test_every_method_is_left_to_the_service(client: httpx.Client) -> None:
     for method in ("GET", "PUT", "DELETE", "PATCH", "OPTIONS"):
         seen = client.request(method, "/profile/api_profile/").json()
         assert (seen["service"], seen["method"]) == ("profile", method)
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("GET", "/admin/api/users/?q=%2B7%20999&cursor=a%2Bb%3D"),
+        ("GET", "/admin/api/users/42/"),
+        ("POST", "/admin/api/users/42/ban/"),
+        ("DELETE", "/admin/api/users/42/ban/"),
+        ("POST", "/admin/api/phones/%2B79991234567/unlock/"),
+        ("GET", "/admin/api/stats/?days=30"),
+        ("GET", "/admin/api/audit/?type=ban&user_id=7"),
+    ],
+)
+def test_the_operators_api_reaches_auth_as_the_client_sent_it(
+    gateway, method: str, target: str
+) -> None:
+    """Every URL under /admin/api/ goes to auth with its query, whatever the method."""
+    response = gateway.raw(method, target, body=b"{}" if method == "POST" else None)
+
+    assert response.status == 200
+    seen = response.json()
+    path, _, query = target.partition("?")
+    assert (seen["service"], seen["method"]) == ("auth", method)
+    assert seen["path"] == unquote(path)
+    assert seen["query"] == query
 
 
 @pytest.mark.parametrize(
@@ -145,6 +178,7 @@ def test_paths_above_the_root_are_a_json_400(gateway, target: str) -> None:
         ("/number_input/", "number_input page"),
         ("/otp_input/", "otp_input page"),
         ("/profile/", "profile page"),
+        ("/admin/", "admin page"),
     ],
 )
 def test_pages_are_served_from_the_frontend(client: httpx.Client, path: str, title: str) -> None:
@@ -155,7 +189,7 @@ def test_pages_are_served_from_the_frontend(client: httpx.Client, path: str, tit
     assert f"<title>{title}</title>" in response.text
 
 
-@pytest.mark.parametrize("page", ["/number_input", "/otp_input", "/profile"])
+@pytest.mark.parametrize("page", ["/number_input", "/otp_input", "/profile", "/admin"])
 def test_a_page_without_its_slash_redirects_to_it(client: httpx.Client, page: str) -> None:
     response = client.get(page)
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import make_url
 
 from common.processes import stop_process_group, wait_until_healthy
-from runmodes.stack import RESTARTS_ALLOWED
+from runmodes.stack import RESTARTS_ALLOWED, services_from_env, stack_environment
 from testkit.plugin import (
     HAVE_POSTGRES,
     HAVE_REDIS,
@@ -185,3 +185,19 @@ def test_a_configuration_production_refuses_stops_the_stack_before_it_starts(
     assert any(line.startswith(refusal) for line in lines), lines
     assert any("COOKIE_SECURE" in line for line in lines)
     assert not any(accepts(port) for port in ports.values())
+
+
+def test_auth_reaches_referral_and_every_service_gets_the_operators_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Auth's admin API reads referral at referral's port; ADMIN_PHONES and AUDIT_HASH_KEY come
+    from the caller's environment, one value for every service."""
+    monkeypatch.setenv("ADMIN_PHONES", "9990000777")
+    env = {"REFERRAL_PORT": "18102", "AUDIT_HASH_KEY": "one-key-for-both"}
+    services = services_from_env(env)
+
+    merged = stack_environment(env, services, tmp_path)
+
+    assert merged["REFERRAL_SERVICE_URL"] == "http://127.0.0.1:18102"
+    assert merged["ADMIN_PHONES"] == "9990000777"
+    assert merged["AUDIT_HASH_KEY"] == "one-key-for-both"

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import make_url
 
@@ -26,12 +28,15 @@ from testkit.plugin import (
     free_port,
 )
 from testkit.servers import running_process
+from tests.e2e.client import sign_in
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
 E2E_REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 RESEND_COOLDOWN_SECONDS = 2
+# The operator of both runs (tests.e2e.test_admin_*); no other test signs this phone in.
+ADMIN_PHONE = "9990000777"
 RUN_SETTINGS = {
     "OTP_MAX_PER_IP_PER_HOUR": "100000",
     # Short enough that a test can sign the same phone in twice, long enough to be observed.
@@ -40,6 +45,7 @@ RUN_SETTINGS = {
     "GATEWAY_LOGIN_BURST": "1000",
     "LOG_JSON": "true",
     "APP_ENV": "development",
+    "ADMIN_PHONES": ADMIN_PHONE,
 }
 MODES = ["single", "stack"]
 
@@ -118,3 +124,41 @@ def base_url(
 @pytest.fixture
 def mode(base_url: str, request: pytest.FixtureRequest) -> str:
     return str(request.node.callspec.params["base_url"])
+
+
+class Operator:
+    """The run's operator, signed in once per mode (the per-phone send caps allow a few
+    sign-ins an hour); its access token is renewed before it could expire."""
+
+    RENEW_AFTER_SECONDS = 300
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            self.session = sign_in(client, ADMIN_PHONE)
+        self.signed_at = time.monotonic()
+
+    @property
+    def user_id(self) -> int:
+        return self.session.user_id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if time.monotonic() - self.signed_at > self.RENEW_AFTER_SECONDS:
+            with httpx.Client(base_url=self.base_url, timeout=10) as client:
+                response = client.post(
+                    "/authentication/api_token_refresh/",
+                    json={"refresh_token": self.session.refresh_token},
+                )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            self.session.access_token = body["access_token"]
+            self.session.refresh_token = body["refresh_token"]
+            self.signed_at = time.monotonic()
+        return self.session.headers
+
+
+@pytest.fixture(scope="session")
+def operator(base_url: str) -> Operator:
+    """The user whose phone is in ADMIN_PHONES, signed in through the API."""
+    return Operator(base_url)

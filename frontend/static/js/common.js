@@ -4,6 +4,7 @@ export const PAGES = Object.freeze({
   login: "/number_input/",
   otp: "/otp_input/",
   profile: "/profile/",
+  admin: "/admin/",
 });
 
 export const API = Object.freeze({
@@ -23,6 +24,13 @@ export const API = Object.freeze({
   stats: "/referral_system/api_referral_stats/",
   /** The share link's QR code (an SVG image) for an invite code. */
   qr: (code) => `/i/${encodeURIComponent(code)}/qr.svg`,
+  // The operators' API (the admin role only).
+  adminUsers: "/admin/api/users/",
+  adminUser: (id) => `/admin/api/users/${encodeURIComponent(id)}/`,
+  adminBan: (id) => `/admin/api/users/${encodeURIComponent(id)}/ban/`,
+  adminUnlock: (phone) => `/admin/api/phones/${encodeURIComponent(phone)}/unlock/`,
+  adminStats: "/admin/api/stats/",
+  adminAudit: "/admin/api/audit/",
 });
 
 const LANGUAGES = ["ru", "en"];
@@ -198,6 +206,135 @@ const DICTIONARY = {
     "profile.logoutAll": "Выйти на всех устройствах",
     "profile.logoutAllBusy": "Выходим везде…",
     "profile.retry": "Повторить",
+    "admin.title": "Консоль оператора — Реферальная система",
+    "admin.heading": "Консоль оператора",
+    "admin.toProfile": "Профиль",
+    "admin.sections": "Разделы консоли",
+    "admin.searchHeading": "Пользователи",
+    "admin.searchLabel": "Телефон (начало номера) или ID",
+    "admin.searchHint": "Например: 999 123 или 42. Пустой запрос — все пользователи, новые первыми.",
+    "admin.searchSubmit": "Найти",
+    "admin.searchBusy": "Ищем…",
+    "admin.searchShown": (p) => `Показано: ${p.count}${p.more ? ", есть ещё" : ""}.`,
+    "admin.resultsEmpty": "Никого не нашлось.",
+    "admin.more": "Показать ещё",
+    "admin.moreBusy": "Загружаем…",
+    "admin.colId": "ID",
+    "admin.colPhone": "Телефон",
+    "admin.colCreated": "Регистрация",
+    "admin.colLastLogin": "Последний вход",
+    "admin.colInviteCode": "Код",
+    "admin.colActivated": "Активировал",
+    "admin.colInvited": "Пригласил",
+    "admin.colStatus": "Статус",
+    "admin.colActions": "Действия",
+    "admin.colRank": "№",
+    "admin.colWhen": "Когда",
+    "admin.colEvent": "Событие",
+    "admin.colActor": "Кто",
+    "admin.colSubject": "Над кем",
+    "admin.colDetail": "Подробности",
+    "admin.colIp": "IP (хеш)",
+    "admin.open": "Открыть",
+    "admin.never": "—",
+    "admin.statusActive": "Активен",
+    "admin.statusBanned": (p) => (p.until ? `Заблокирован до ${formatDateTime(p.until)}` : "Заблокирован бессрочно"),
+    "admin.statusLocked": (p) => `Вход по SMS закрыт до ${formatDateTime(p.until)}`,
+    "admin.notBanned": "Нет",
+    "admin.notLocked": "Открыт",
+    "admin.cardHeading": "Пользователь",
+    "admin.cardClose": "Закрыть",
+    "admin.cardFailed": "Не удалось загрузить карточку пользователя.",
+    "admin.factInviteCode": "Инвайт-код",
+    "admin.factActivated": "Активированный код",
+    "admin.factInvited": "Приглашено",
+    "admin.factSessions": "Активных сеансов",
+    "admin.factBan": "Блокировка",
+    "admin.factLock": "Вход по SMS",
+    "admin.banHeading": "Заблокировать",
+    "admin.banReason": "Причина",
+    "admin.banUntil": "До (необязательно)",
+    "admin.banUntilHint": "Пусто — бессрочно. Время местное.",
+    "admin.banSubmit": "Заблокировать",
+    "admin.banBusy": "Блокируем…",
+    "admin.banReasonEmpty": "Укажите причину блокировки (до 500 символов).",
+    "admin.banUntilPast": "Дата окончания блокировки должна быть в будущем.",
+    "admin.banSummary": (p) =>
+      p.until
+        ? `Заблокирован до ${formatDateTime(p.until)}. Причина: ${p.reason}`
+        : `Заблокирован бессрочно. Причина: ${p.reason}`,
+    "admin.banned": "Пользователь заблокирован: все его сеансы завершены.",
+    "admin.unban": "Разблокировать",
+    "admin.unbanBusy": "Разблокируем…",
+    "admin.unbanned": "Блокировка снята: пользователь снова может войти.",
+    "admin.unlockHeading": "Вход по SMS",
+    "admin.unlockHint": "Снимает блокировку после неверных кодов и лимиты отправки SMS для этого номера.",
+    "admin.unlock": "Снять блокировку номера",
+    "admin.unlockBusy": "Снимаем…",
+    "admin.unlocked": "Блокировка входа для номера снята.",
+    "admin.chainHeading": "Цепочка пригласивших",
+    "admin.chainEmpty": "Пользователя никто не приглашал.",
+    "admin.inviteesHeading": "Приглашённые",
+    "admin.inviteesEmpty": "Никого.",
+    "admin.inviteesMore": "Показаны последние приглашённые, не все.",
+    "admin.sessionsHeading": "Сеансы",
+    "admin.sessionsEmpty": "Нет активных сеансов.",
+    "admin.sessionTimes": (p) => `Вход ${formatDateTime(p.created)} · активность ${formatDateTime(p.used)}`,
+    "admin.sessionUnknown": "Неизвестное устройство",
+    "admin.statsHeading": "Статистика",
+    "admin.period": "Период",
+    "admin.days7": "7 дней",
+    "admin.days30": "30 дней",
+    "admin.days90": "90 дней",
+    "admin.statsFailed": "Не удалось загрузить статистику.",
+    "admin.statsRange": (p) => `С ${formatDate(p.from)} по ${formatDate(p.to)} (UTC).`,
+    "admin.sign_ins": "Входы",
+    "admin.new_users": "Новые пользователи",
+    "admin.otp_sends": "Отправлено SMS",
+    "admin.lockouts": "Блокировки входа",
+    "admin.activations": "Активации кодов",
+    "admin.refused_activations": "Отказы в активации",
+    "admin.users": "Всего пользователей",
+    "admin.chartLabel": (p) =>
+      `${p.name}: всего ${formatCount(p.total)} за ${p.days} дн., больше всего ${formatCount(p.max)} в день`,
+    "admin.chartBar": (p) => `${formatDate(p.date)}: ${formatCount(p.value)}`,
+    "admin.chartMax": (p) => `макс. ${formatCount(p.max)}`,
+    "admin.refusedReasons": (p) => `Причины отказов: ${p.text}.`,
+    "admin.topHeading": "Лучшие пригласившие",
+    "admin.topEmpty": "Пока никто никого не пригласил.",
+    "admin.auditHeading": "Журнал аудита",
+    "admin.auditType": "Событие",
+    "admin.auditAll": "Все события",
+    "admin.auditUser": "ID пользователя",
+    "admin.auditSubmit": "Показать",
+    "admin.auditBusy": "Загружаем…",
+    "admin.auditEmpty": "Записей нет.",
+    "admin.auditBadUser": "ID пользователя — целое положительное число.",
+    "audit.sign_in.succeeded": "Вход",
+    "audit.sign_in.failed": "Неверный код",
+    "audit.sign_in.refused": "Вход отклонён",
+    "audit.lockout": "Блокировка входа",
+    "audit.logout": "Выход",
+    "audit.session.revoked": "Сеанс завершён",
+    "audit.sessions.revoked_all": "Все сеансы завершены",
+    "audit.ban": "Блокировка пользователя",
+    "audit.unban": "Разблокировка",
+    "audit.unlock": "Снятие блокировки номера",
+    "audit.admin.request": "Запрос оператора",
+    "audit.activation.succeeded": "Активация кода",
+    "audit.activation.refused": "Отказ в активации",
+    "err.forbidden": "Эта страница только для операторов.",
+    "err.user_banned": (p) =>
+      p.banned_until
+        ? `Аккаунт заблокирован до ${formatDateTime(p.banned_until)}.`
+        : "Аккаунт заблокирован.",
+    "err.user_not_found": "Такого пользователя нет.",
+    "err.invalid_query": "Введите начало номера телефона или ID: только цифры (можно с +, пробелами, скобками и дефисами).",
+    "err.invalid_cursor": "Список устарел. Повторите поиск.",
+    "err.invalid_ban": "Дата окончания блокировки должна быть в будущем, причина — от 1 до 500 символов.",
+    "err.cannot_ban_self": "Свой собственный аккаунт заблокировать нельзя.",
+    "err.invalid_days": "Период — от 1 до 365 дней.",
+    "err.invalid_type": "Неизвестный тип события.",
     "err.network": "Нет связи с сервером. Проверьте подключение и попробуйте ещё раз.",
     "err.generic": "Что-то пошло не так. Попробуйте ещё раз.",
     "err.invalid_phone": "Неверный номер. Нужно 10 цифр после +7 или 8, например +7 999 123-45-67.",
@@ -327,6 +464,133 @@ const DICTIONARY = {
     "profile.logoutAll": "Sign out everywhere",
     "profile.logoutAllBusy": "Signing out everywhere…",
     "profile.retry": "Try again",
+    "admin.title": "Operator console — Referral system",
+    "admin.heading": "Operator console",
+    "admin.toProfile": "Profile",
+    "admin.sections": "Console sections",
+    "admin.searchHeading": "Users",
+    "admin.searchLabel": "Phone (start of the number) or ID",
+    "admin.searchHint": "For example: 999 123 or 42. An empty query lists every user, newest first.",
+    "admin.searchSubmit": "Search",
+    "admin.searchBusy": "Searching…",
+    "admin.searchShown": (p) => `Shown: ${p.count}${p.more ? ", more available" : ""}.`,
+    "admin.resultsEmpty": "Nobody found.",
+    "admin.more": "Show more",
+    "admin.moreBusy": "Loading…",
+    "admin.colId": "ID",
+    "admin.colPhone": "Phone",
+    "admin.colCreated": "Signed up",
+    "admin.colLastLogin": "Last sign-in",
+    "admin.colInviteCode": "Code",
+    "admin.colActivated": "Activated",
+    "admin.colInvited": "Invited",
+    "admin.colStatus": "Status",
+    "admin.colActions": "Actions",
+    "admin.colRank": "#",
+    "admin.colWhen": "When",
+    "admin.colEvent": "Event",
+    "admin.colActor": "By",
+    "admin.colSubject": "About",
+    "admin.colDetail": "Details",
+    "admin.colIp": "IP (hash)",
+    "admin.open": "Open",
+    "admin.never": "—",
+    "admin.statusActive": "Active",
+    "admin.statusBanned": (p) => (p.until ? `Banned until ${formatDateTime(p.until)}` : "Banned indefinitely"),
+    "admin.statusLocked": (p) => `SMS sign-in locked until ${formatDateTime(p.until)}`,
+    "admin.notBanned": "No",
+    "admin.notLocked": "Open",
+    "admin.cardHeading": "User",
+    "admin.cardClose": "Close",
+    "admin.cardFailed": "Could not load the user's card.",
+    "admin.factInviteCode": "Invite code",
+    "admin.factActivated": "Activated code",
+    "admin.factInvited": "Invited",
+    "admin.factSessions": "Active sessions",
+    "admin.factBan": "Ban",
+    "admin.factLock": "SMS sign-in",
+    "admin.banHeading": "Ban",
+    "admin.banReason": "Reason",
+    "admin.banUntil": "Until (optional)",
+    "admin.banUntilHint": "Empty means indefinitely. Local time.",
+    "admin.banSubmit": "Ban",
+    "admin.banBusy": "Banning…",
+    "admin.banReasonEmpty": "Give a reason for the ban (up to 500 characters).",
+    "admin.banUntilPast": "The ban must end in the future.",
+    "admin.banSummary": (p) =>
+      p.until
+        ? `Banned until ${formatDateTime(p.until)}. Reason: ${p.reason}`
+        : `Banned indefinitely. Reason: ${p.reason}`,
+    "admin.banned": "The user is banned: all of their sessions have ended.",
+    "admin.unban": "Lift the ban",
+    "admin.unbanBusy": "Lifting…",
+    "admin.unbanned": "The ban is lifted: the user can sign in again.",
+    "admin.unlockHeading": "SMS sign-in",
+    "admin.unlockHint": "Clears the lockout after wrong codes and the SMS sending limits for this number.",
+    "admin.unlock": "Unlock the number",
+    "admin.unlockBusy": "Unlocking…",
+    "admin.unlocked": "The number's sign-in lockout is cleared.",
+    "admin.chainHeading": "Inviter chain",
+    "admin.chainEmpty": "Nobody invited this user.",
+    "admin.inviteesHeading": "Invitees",
+    "admin.inviteesEmpty": "Nobody.",
+    "admin.inviteesMore": "The newest invitees are shown, not all of them.",
+    "admin.sessionsHeading": "Sessions",
+    "admin.sessionsEmpty": "No active sessions.",
+    "admin.sessionTimes": (p) => `Signed in ${formatDateTime(p.created)} · active ${formatDateTime(p.used)}`,
+    "admin.sessionUnknown": "Unknown device",
+    "admin.statsHeading": "Statistics",
+    "admin.period": "Period",
+    "admin.days7": "7 days",
+    "admin.days30": "30 days",
+    "admin.days90": "90 days",
+    "admin.statsFailed": "Could not load the statistics.",
+    "admin.statsRange": (p) => `From ${formatDate(p.from)} to ${formatDate(p.to)} (UTC).`,
+    "admin.sign_ins": "Sign-ins",
+    "admin.new_users": "New users",
+    "admin.otp_sends": "SMS sent",
+    "admin.lockouts": "Sign-in lockouts",
+    "admin.activations": "Code activations",
+    "admin.refused_activations": "Refused activations",
+    "admin.users": "Users in all",
+    "admin.chartLabel": (p) =>
+      `${p.name}: ${formatCount(p.total)} in ${p.days} days, at most ${formatCount(p.max)} a day`,
+    "admin.chartBar": (p) => `${formatDate(p.date)}: ${formatCount(p.value)}`,
+    "admin.chartMax": (p) => `max ${formatCount(p.max)}`,
+    "admin.refusedReasons": (p) => `Refusal reasons: ${p.text}.`,
+    "admin.topHeading": "Top inviters",
+    "admin.topEmpty": "Nobody has invited anyone yet.",
+    "admin.auditHeading": "Audit log",
+    "admin.auditType": "Event",
+    "admin.auditAll": "All events",
+    "admin.auditUser": "User ID",
+    "admin.auditSubmit": "Show",
+    "admin.auditBusy": "Loading…",
+    "admin.auditEmpty": "No entries.",
+    "admin.auditBadUser": "A user ID is a positive whole number.",
+    "audit.sign_in.succeeded": "Sign-in",
+    "audit.sign_in.failed": "Wrong code",
+    "audit.sign_in.refused": "Sign-in refused",
+    "audit.lockout": "Sign-in lockout",
+    "audit.logout": "Logout",
+    "audit.session.revoked": "Session ended",
+    "audit.sessions.revoked_all": "All sessions ended",
+    "audit.ban": "User banned",
+    "audit.unban": "Ban lifted",
+    "audit.unlock": "Number unlocked",
+    "audit.admin.request": "Operator request",
+    "audit.activation.succeeded": "Code activated",
+    "audit.activation.refused": "Activation refused",
+    "err.forbidden": "This page is for operators only.",
+    "err.user_banned": (p) =>
+      p.banned_until ? `This account is banned until ${formatDateTime(p.banned_until)}.` : "This account is banned.",
+    "err.user_not_found": "There is no such user.",
+    "err.invalid_query": "Enter the start of a phone number or an ID: digits only (+, spaces, brackets and dashes are fine).",
+    "err.invalid_cursor": "The list is out of date. Search again.",
+    "err.invalid_ban": "The ban must end in the future and its reason have 1 to 500 characters.",
+    "err.cannot_ban_self": "You cannot ban your own account.",
+    "err.invalid_days": "The period is 1 to 365 days.",
+    "err.invalid_type": "Unknown event type.",
     "err.network": "Cannot reach the server. Check your connection and try again.",
     "err.generic": "Something went wrong. Please try again.",
     "err.invalid_phone": "Invalid number: it needs 10 digits after +7 or 8, e.g. +7 999 123-45-67.",
@@ -418,6 +682,14 @@ export function formatTime(ms) {
   return new Intl.DateTimeFormat(locale, { timeStyle: "short" }).format(new Date(ms));
 }
 
+/** A UTC calendar day (`2025-03-14`) in words: `14 мар. 2025 г.`, `14 Mar 2025`. */
+export function formatDate(day) {
+  const date = new Date(`${day}T00:00:00Z`);
+  if (Number.isNaN(date.getTime())) return day;
+  const locale = lang === "ru" ? "ru-RU" : "en-GB";
+  return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeZone: "UTC" }).format(date);
+}
+
 /** A share of one as a percentage (`0.5` → `50 %` / `50%`); "—" when there is none. */
 export function formatPercent(value) {
   if (value === null || value === undefined || !Number.isFinite(Number(value))) return "—";
@@ -439,6 +711,9 @@ function applyLanguage() {
   for (const element of document.querySelectorAll("[data-i18n-alt]")) {
     element.alt = t(element.dataset.i18nAlt);
   }
+  for (const element of document.querySelectorAll("[data-i18n-label]")) {
+    element.setAttribute("aria-label", t(element.dataset.i18nLabel));
+  }
   for (const element of document.querySelectorAll("[data-count]")) {
     element.textContent = formatCount(element.dataset.count);
   }
@@ -449,13 +724,17 @@ function applyLanguage() {
   if (toggle) toggle.lang = lang === "ru" ? "en" : "ru";
 }
 
-/** Applies the saved language and wires the language switch; every page script calls it first. */
-export function initPage() {
+/**
+ * Applies the saved language and wires the language switch; every page script calls it first.
+ * `onLanguage` runs after each switch, for what a page draws itself (charts, labels).
+ */
+export function initPage({ onLanguage } = {}) {
   applyLanguage();
   document.getElementById("lang-toggle")?.addEventListener("click", () => {
     lang = lang === "ru" ? "en" : "ru";
     storageSet("localStorage", LANG_KEY, lang);
     applyLanguage();
+    onLanguage?.();
   });
 }
 
@@ -549,6 +828,7 @@ export function describeError(result, extra = {}) {
     attempts_left: result.data.attempts_left,
     activated_invite_code: result.data.activated_invite_code,
     reason: result.data.reason,
+    banned_until: result.data.banned_until,
   };
   return { key, params };
 }

@@ -54,10 +54,12 @@ API_ROUTES = (
     ApiRoute("/referral_system/api_referral_stats/", "referral"),
 )
 
-# The caller's sessions, `/authentication/api_sessions/` and `.../{id}/`; share links,
+# The caller's sessions, `/authentication/api_sessions/` and `.../{id}/`; the operators' API,
+# `/admin/api/...` (auth answers it, asking referral for referral's part); share links,
 # `/i/{code}` and `/i/{code}/qr.svg`. Each prefix without its slash is not found.
 PREFIX_ROUTES = (
     PrefixRoute("/authentication/api_sessions/", "auth"),
+    PrefixRoute("/admin/api/", "auth"),
     PrefixRoute("/i/", "referral"),
 )
 
@@ -68,6 +70,7 @@ PAGES = {
     "/number_input/": "number_input/index.html",
     "/otp_input/": "otp_input/index.html",
     "/profile/": "profile/index.html",
+    "/admin/": "admin/index.html",
 }
 # The frontend's assets: the only files served besides the pages.
 STATIC_PREFIX = "/static/"

@@ -2,9 +2,10 @@
 
 Public paths (exact, or under a prefix such as `/i/`) go to the app that owns them, by the
 gateway's own table (`gateway_config.rules`); internal paths (`/internal/...`, `/metrics`,
-`/healthz`, ...) are not routed, as through the gateway. The profile service reaches referral
-through `httpx.ASGITransport`, and referral and profile trust auth's public keys directly, so no
-socket is opened between the parts.
+`/healthz`, ...) are not routed, as through the gateway. The profile service and auth's admin
+API reach referral through `httpx.ASGITransport`, and referral and profile trust auth's public
+keys directly, so no socket is opened between the parts. Every setting is still read from the
+environment first (ADMIN_PHONES, AUDIT_HASH_KEY, ...), over the embedded defaults.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ SECURITY_HEADERS = [
     for name, value in rules.SECURITY_HEADERS.items()
 ]
 NO_CACHE = {"Cache-Control": rules.PAGE_CACHE_CONTROL}
+# Referral's base URL for its in-process clients: the transport answers it, no socket is opened.
+REFERRAL_URL = "http://referral.internal"
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -73,11 +76,11 @@ def create_app(settings: RunSettings | None = None) -> FastAPI:
             "dev_sms_inbox": True,
             "jwt_private_key_file": str(var / "jwt-ed25519.pem"),
             "jwt_generate_key_if_missing": True,
+            "referral_service_url": REFERRAL_URL,
         },
     )
     # One key ring: auth signs with it, the others verify with its public half in-process.
     keys = load_key_ring(auth_settings)
-    auth = create_auth_app(auth_settings, keys=keys)
     referral = create_referral_app(
         embedded_settings(
             ReferralSettings,
@@ -85,10 +88,14 @@ def create_app(settings: RunSettings | None = None) -> FastAPI:
         ),
         key_source=StaticKeySource(keys.jwks),
     )
+    # Auth's admin API and profile both read referral's data through an in-process transport.
+    auth = create_auth_app(
+        auth_settings, keys=keys, referral_transport=httpx.ASGITransport(app=referral)
+    )
     profile = create_profile_app(
         embedded_settings(
             ProfileSettings,
-            {**shared, "referral_service_url": "http://referral.internal"},
+            {**shared, "referral_service_url": REFERRAL_URL},
         ),
         key_source=StaticKeySource(keys.jwks),
         referral_transport=httpx.ASGITransport(app=referral),

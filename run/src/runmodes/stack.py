@@ -94,7 +94,11 @@ def services_from_env(env: Mapping[str, str]) -> list[Service]:
 def stack_environment(
     env: Mapping[str, str], services: list[Service], state: Path
 ) -> dict[str, str]:
-    """What every service process gets: the caller's environment over the stack's defaults."""
+    """What every service process gets: the caller's environment over the stack's defaults.
+
+    Every service reads the same variables, so ADMIN_PHONES (auth) and AUDIT_HASH_KEY (auth and
+    referral, one value so one address hashes alike in both audit logs) pass through as set.
+    """
     auth, referral, _ = services
     defaults = {
         "APP_ENV": "development",
@@ -102,6 +106,7 @@ def stack_environment(
         "REFERRAL_DATABASE_URL": f"{LOCAL_POSTGRES}/referral",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "AUTH_SERVICE_URL": f"http://{auth.address}",
+        # Profile and auth's admin API read referral here.
         "REFERRAL_SERVICE_URL": f"http://{referral.address}",
         "DEV_SMS_INBOX": "true",
         "COOKIE_SECURE": "false",
