@@ -36,6 +36,7 @@ SECRET_SETTINGS = {
     "SMS_WEBHOOK_SECRET",
     "WEBHOOK_SECRET",
     "VISITOR_HASH_KEY",
+    "AUDIT_HASH_KEY",
     "JWT_PRIVATE_KEY",
     "POSTGRES_PASSWORD",
     "AUTH_DB_PASSWORD",
@@ -339,9 +340,10 @@ MONITORING = "namespace:{'kubernetes.io/metadata.name': 'monitoring'}"
 
 def test_only_the_gateway_reaches_the_services(objects: list[dict[str, Any]]) -> None:
     expected = {
-        # referral and profile read auth's JWK Set; profile rebuilds documents from referral.
+        # referral and profile read auth's JWK Set; profile rebuilds documents from referral;
+        # auth's operator console reads referral's half.
         "auth": {"gateway", "referral", "profile", MONITORING},
-        "referral": {"gateway", "profile", MONITORING},
+        "referral": {"gateway", "profile", "auth", MONITORING},
         "profile": {"gateway", MONITORING},
     }
     for name, sources in expected.items():
