@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from random import Random
 
-from bench.seed import Layout, invite_code
+from bench.seed import Layout, invite_code, phone
 from bench.servers import PROFILE_PATH, STATIC_PROFILE
 from bench.tokens import TokenMinter
 
 ACTIVATION_PATH = "/referral_system/api_invite_code_activation/"
+ADMIN_SEARCH_PATH = "/admin/api/users/"
+# Lines of the operator search run: each wrk thread walks its share of them in turn.
+ADMIN_SEARCH_LINES = 4_096
 CYCLE_CODE = "referral_cycle"
 # Out of every 20 activations: 1 is a cycle attempt that walks the whole chain and is refused,
 # 2 join the bottom of the chain (the check walks it), 1 joins the user with 100k invitees,
@@ -133,6 +136,25 @@ def activation_lines(
         else:
             owner = rng.randint(1, layout.general_max)
         yield _line("POST", ACTIVATION_PATH, minter.token(user_id), _activation_body(owner))
+
+
+def admin_search_lines(token: str, users: int, rng: Random) -> Iterator[str]:
+    """An operator searching `users` seeded users: out of every 10 searches, 6 by a phone prefix
+    of 4 to 9 digits (a few matches), 2 by one of 1 to 3 digits (a full first page among many),
+    1 by a user id and 1 with no query (the newest users)."""
+    for index in range(ADMIN_SEARCH_LINES):
+        user_id = rng.randint(1, users)
+        kind = index % 10
+        if kind < 6:
+            query = phone(user_id)[: rng.randint(4, 9)]
+        elif kind < 8:
+            query = phone(user_id)[: rng.randint(1, 3)]
+        elif kind == 8:
+            query = str(user_id)
+        else:
+            query = ""
+        path = f"{ADMIN_SEARCH_PATH}?q={query}" if query else ADMIN_SEARCH_PATH
+        yield _line("GET", path, token)
 
 
 def _activation_body(owner: int) -> str:

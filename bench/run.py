@@ -7,7 +7,8 @@
      no stored profile document), seeding the next scale in between
   4. at the largest scale: this machine's limits (the gateway's nginx serving a static profile,
      and the same nginx in front of a bare app running the profile's queries), one user's
-     profile again and again, the 100k-invitee user's, activations and sign-ins
+     profile again and again, the 100k-invitee user's, activations, the operator console's
+     user search and sign-ins
   5. the summary (bench/results/latest.md, latest.png) and raw output (bench/results/raw/)
 
 Every process started here is stopped, and the databases dropped, whatever happens.
@@ -432,6 +433,11 @@ def run(config: BenchConfig) -> tuple[Run, Path]:
                 minter, layout, pool[WARMUP_ACTIVATORS:], rng, threads=thread_count(connections)
             ),
         )
+        # The operator is the first seeded user, given the role in its token as auth would.
+        admin_search = requests.write(
+            raw / "admin_search.tsv",
+            requests.admin_search_lines(minter.token(1, roles=("admin",)), config.scales[-1], rng),
+        )
         print("starting the limit: the gateway's nginx configuration and a bare app", flush=True)
         with running_limit(
             config,
@@ -485,6 +491,13 @@ def run(config: BenchConfig) -> tuple[Run, Path]:
             gateway,
             Replay(activation).load(connections),
             warmup=Replay(activation_warmup).load(connections),
+        )
+        bench.measure(
+            report.ADMIN_SEARCH,
+            f"operator search among {scale_label(config.scales[-1])} users "
+            "(phone prefixes, ids, newest)",
+            gateway,
+            Replay(admin_search).load(connections),
         )
         bench.measure(
             report.LOGIN,

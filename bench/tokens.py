@@ -33,9 +33,9 @@ class TokenMinter:
             ttl_seconds=TOKEN_LIFETIME_SECONDS,
         )
 
-    def token(self, user_id: int) -> str:
+    def token(self, user_id: int, *, roles: tuple[str, ...] = ()) -> str:
         issued = self._tokens.issue(
-            user_id=user_id, phone=phone(user_id), session_id=secrets.token_urlsafe(16)
+            user_id=user_id, phone=phone(user_id), session_id=secrets.token_urlsafe(16), roles=roles
         )
         token: str = issued.token
         return token
