@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from auth_service.phones import normalize_phone
 from auth_service.referral_admin import Member, ReferralAdmin, ReferralAuditItem
 from auth_service.repository import UserRow
 from auth_service.service import AuthContext
+from auth_service.sessions import SIGN_IN_BAR_SECONDS
 
 MAX_USER_ID = 2**63 - 1
 PHONE_LENGTH = 10
@@ -314,6 +316,9 @@ async def ban_user(
     )
     if banned is None:
         raise UserNotFound()
+    # Not past the ban's own end: a short ban must not outlast itself.
+    bar = SIGN_IN_BAR_SECONDS if until is None else (until - now).total_seconds()
+    await ctx.sessions.bar_sign_in(user.id, seconds=math.ceil(min(bar, SIGN_IN_BAR_SECONDS)))
     count = await ctx.sessions.revoke_all_of_user(user.id)
     await ctx.audit.write(
         Entry(
@@ -332,11 +337,11 @@ async def ban_user(
 
 async def unban_user(ctx: AuthContext, *, user_id: str, admin_id: int, client: str) -> None:
     parsed = parse_user_id(user_id)
-    lifted = parsed is not None and await repository.unban(
+    if parsed is None or not await repository.unban(
         ctx.engine, ctx.audit, user_id=parsed, admin_id=admin_id, ip=client
-    )
-    if not lifted:
+    ):
         raise UserNotFound()
+    await ctx.sessions.lift_sign_in_bar(parsed)
 
 
 async def unlock_phone(ctx: AuthContext, *, phone: str, admin_id: int, client: str) -> None:

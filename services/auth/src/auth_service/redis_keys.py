@@ -44,6 +44,9 @@ SESSION_KEY = "auth:session:{sid}"
 REFRESH_TOKEN_KEY = "auth:refresh:{digest}"  # noqa: S105 - a key name
 # Sorted set of the user's session ids by creation time.
 USER_SESSIONS_KEY = "auth:user_sessions:{user_id}"
+# Set by a ban before it ends the user's sessions, until SIGN_IN_BAR_SECONDS: a sign-in that
+# read the user before the ban committed cannot start a session after the sessions were ended.
+SIGN_IN_BAR_KEY = "auth:sign_in_bar:{user_id}"
 
 # The development inbox (sms.py): hash of the phone's latest simulated SMS.
 DEV_SMS_KEY = "auth:dev_sms:{phone}"

@@ -41,7 +41,7 @@ from auth_service.otp import (
 )
 from auth_service.phones import normalize_phone
 from auth_service.repository import UserRecord
-from auth_service.sessions import IssuedRefresh, RefreshRejected, Sessions
+from auth_service.sessions import IssuedRefresh, RefreshRejected, Sessions, SignInBarred
 from auth_service.sms import DevSmsInbox, SmsBackend, SmsDeliveryError, SmsMessage
 from auth_service.tokens import AccessToken, AccessTokens
 from common.errors import NotAuthenticated, TooManyRequests
@@ -225,7 +225,13 @@ async def complete_login(
     if sign_in.refused:
         until = sign_in.banned_until
         raise UserBanned(banned_until=_iso(until) if until else None)
-    refresh = await ctx.sessions.start(user_id=sign_in.user.id, phone=phone, user_agent=user_agent)
+    try:
+        refresh = await ctx.sessions.start(
+            user_id=sign_in.user.id, phone=phone, user_agent=user_agent
+        )
+    except SignInBarred:
+        # A ban committed after this sign-in read the user.
+        raise UserBanned(banned_until=None) from None
     access = ctx.access_tokens.issue(
         user_id=sign_in.user.id,
         phone=phone,

@@ -27,7 +27,12 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from auth_service.redis_keys import REFRESH_TOKEN_KEY, SESSION_KEY, USER_SESSIONS_KEY
+from auth_service.redis_keys import (
+    REFRESH_TOKEN_KEY,
+    SESSION_KEY,
+    SIGN_IN_BAR_KEY,
+    USER_SESSIONS_KEY,
+)
 from common.revocation import REVOKED_SESSION_KEY, revoked_session_key
 
 MAX_REFRESH_TOKEN_LENGTH = 256
@@ -37,6 +42,25 @@ _TOKEN_BYTES = 32
 MAX_LISTED_SESSIONS = 100
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _LISTED_FIELDS = ("user_id", "created_at", "last_used_at", "user_agent")
+
+# Far longer than a sign-in takes from reading the user to starting its session.
+SIGN_IN_BAR_SECONDS = 600
+
+# KEYS: session, first refresh token, the user's sessions, the user's sign-in bar.
+# ARGV: ttl s, now ms, user id, phone, token digest, user agent, session id.
+# Returns 1, or 0 (nothing written) while the user is barred.
+_START = """
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'user_id', ARGV[3], 'phone', ARGV[4], 'current', ARGV[5],
+           'created_at', ARGV[2], 'last_used_at', ARGV[2], 'user_agent', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[7])
+redis.call('EXPIRE', KEYS[3], ARGV[1])
+return 1
+"""
 
 # KEYS: the presented token's key.
 # ARGV: presented digest, next digest, sealed next token, now ms, grace ms, ttl s,
@@ -108,6 +132,10 @@ def _moment(milliseconds: str | None) -> datetime:
     return datetime.fromtimestamp(int(milliseconds or 0) / 1000, UTC)
 
 
+class SignInBarred(Exception):
+    """A ban is ending the user's sessions: no new one may start."""
+
+
 class RefreshRejected(Exception):
     """A refresh refused; a reused token names the session it revoked and its user."""
 
@@ -158,33 +186,48 @@ class Sessions:
         self._grace_ms = grace_seconds * 1000
         self._revocation_seconds = revocation_seconds
         self._clock = clock
+        self._start = redis.register_script(_START)
         self._rotate = redis.register_script(_ROTATE)
         self._revoke = redis.register_script(_REVOKE)
 
     async def start(self, *, user_id: int, phone: str, user_agent: str) -> IssuedRefresh:
-        """A new session for a sign-in, with its first refresh token."""
+        """A new session for a sign-in, with its first refresh token; SignInBarred while a
+        ban is ending the user's sessions (`bar_sign_in`)."""
         token, session_id = _encode(secrets.token_bytes(_TOKEN_BYTES)), secrets.token_urlsafe(16)
-        now = int(self._clock() * 1000)
-        session_key = SESSION_KEY.format(sid=session_id)
-        user_key = USER_SESSIONS_KEY.format(user_id=user_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                session_key,
-                mapping={
-                    "user_id": user_id,
-                    "phone": phone,
-                    "current": _digest(token),
-                    "created_at": now,
-                    "last_used_at": now,
-                    "user_agent": user_agent[:MAX_USER_AGENT_LENGTH],
-                },
-            )
-            pipe.expire(session_key, self._ttl)
-            pipe.set(REFRESH_TOKEN_KEY.format(digest=_digest(token)), session_id, ex=self._ttl)
-            pipe.zadd(user_key, {session_id: now})
-            pipe.expire(user_key, self._ttl)
-            await pipe.execute()
+        started = await self._start(
+            keys=[
+                SESSION_KEY.format(sid=session_id),
+                REFRESH_TOKEN_KEY.format(digest=_digest(token)),
+                USER_SESSIONS_KEY.format(user_id=user_id),
+                SIGN_IN_BAR_KEY.format(user_id=user_id),
+            ],
+            args=[
+                self._ttl,
+                int(self._clock() * 1000),
+                user_id,
+                phone,
+                _digest(token),
+                user_agent[:MAX_USER_AGENT_LENGTH],
+                session_id,
+            ],
+        )
+        if not started:
+            raise SignInBarred()
         return IssuedRefresh(token=token, session_id=session_id, user_id=user_id, phone=phone)
+
+    async def bar_sign_in(self, user_id: int, *, seconds: int = SIGN_IN_BAR_SECONDS) -> None:
+        """No session of the user starts for `seconds` (a ban, before it ends them).
+
+        A sign-in reads the ban in its statement and starts its session after: one that read
+        the user just before the ban committed would otherwise start a session after the ban
+        has ended the others. Redis runs the bar, each session start and `revoke_all_of_user`
+        one at a time, so every session either started before the bar (and is ended) or is
+        refused.
+        """
+        await self._redis.set(SIGN_IN_BAR_KEY.format(user_id=user_id), 1, ex=max(seconds, 1))
+
+    async def lift_sign_in_bar(self, user_id: int) -> None:
+        await self._redis.delete(SIGN_IN_BAR_KEY.format(user_id=user_id))
 
     async def rotate(self, token: str) -> IssuedRefresh:
         """The session's next token for its current one; RefreshRejected otherwise."""

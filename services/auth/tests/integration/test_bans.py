@@ -3,12 +3,19 @@ correct code; lifting it lets the user in again; an unlock clears a real lockout
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+
+from auth_service import repository
+from auth_service.redis_keys import SIGN_IN_BAR_KEY
+from common.redis import redis_from_url
 
 OTP_INPUT = "/authentication/api_otp_input/"
 SESSIONS = "/authentication/api_sessions/"
@@ -79,6 +86,47 @@ def test_a_ban_ends_every_session_at_once_and_refuses_sign_in(
     assert audit_rows("admin.request") == []  # the ban's own row stands for the call
 
 
+def test_a_sign_in_that_read_the_user_just_before_the_ban_gets_no_session(
+    operator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ban commits, and ends the sessions, between a sign-in's statement (which saw no ban)
+    and the start of its session: that session must not start."""
+    user_id = operator.sign_in(PHONE)["user"]["id"]
+    operator.flow.request_code(PHONE)
+    code = operator.flow.read_code(PHONE)
+    operator.client.cookies.clear()
+    read_the_user, banned = threading.Event(), threading.Event()
+    record_sign_in = repository.record_sign_in
+
+    async def record_then_wait_for_the_ban(*args: Any, **kwargs: Any) -> Any:
+        sign_in = await record_sign_in(*args, **kwargs)
+        read_the_user.set()
+        await anyio.to_thread.run_sync(banned.wait, 10)
+        return sign_in
+
+    monkeypatch.setattr(repository, "record_sign_in", record_then_wait_for_the_ban)
+    with ThreadPoolExecutor(1) as pool:
+        late = pool.submit(operator.client.post, OTP_INPUT, json={"otp": code, "phone": PHONE})
+        assert read_the_user.wait(10)
+        assert operator.post(ban_url(user_id), {"reason": "spam"}).status_code == 200
+        banned.set()
+        answer = late.result(timeout=10)
+
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["code"] == "user_banned"
+    assert operator.get(f"{USERS}{user_id}/").json()["active_sessions"] == 0
+
+
+def test_a_short_ban_bars_sign_in_no_longer_than_itself(operator: Any, redis_url: str) -> None:
+    user_id = operator.sign_in(PHONE)["user"]["id"]
+    until = datetime.now(UTC) + timedelta(seconds=30)
+    assert (
+        operator.post(ban_url(user_id), {"reason": "x", "until": until.isoformat()}).status_code
+        == 200
+    )
+    assert 0 < redis_from_url(redis_url).ttl(SIGN_IN_BAR_KEY.format(user_id=user_id)) <= 30
+
+
 def test_a_ban_without_end_and_its_lifting(operator: Any, audit_rows: Any) -> None:
     user_id = operator.sign_in(PHONE)["user"]["id"]
     assert operator.post(ban_url(user_id), {"reason": "fraud", "until": None}).status_code == 200
@@ -96,7 +144,9 @@ def test_a_ban_without_end_and_its_lifting(operator: Any, audit_rows: Any) -> No
     assert [row["actor_id"] for row in audit_rows("unban")] == [operator.id, operator.id]
 
 
-def test_a_ban_whose_end_has_passed_no_longer_applies(operator: Any, run_sql: Any) -> None:
+def test_a_ban_whose_end_has_passed_no_longer_applies(
+    operator: Any, run_sql: Any, redis_url: str
+) -> None:
     user_id = operator.sign_in(PHONE)["user"]["id"]
     until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert (
@@ -107,6 +157,8 @@ def test_a_ban_whose_end_has_passed_no_longer_applies(operator: Any, run_sql: An
         past=datetime.now(UTC) - timedelta(seconds=1),
         id=user_id,
     )
+    # The hour has passed for Redis too: the bar the ban set (at most 10 minutes) is gone.
+    redis_from_url(redis_url).delete(SIGN_IN_BAR_KEY.format(user_id=user_id))
     welcome, _ = try_code(operator)
     assert welcome.status_code == 200, welcome.text
     item = operator.get(USERS, q=PHONE).json()["items"][0]

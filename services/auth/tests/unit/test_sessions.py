@@ -3,7 +3,7 @@
 import fakeredis
 import pytest
 
-from auth_service.sessions import RefreshRejected, Sessions
+from auth_service.sessions import RefreshRejected, Sessions, SignInBarred
 from common.revocation import revoked_session_key
 from testkit.clock import ManualClock
 
@@ -112,3 +112,17 @@ async def test_only_hashes_are_stored_and_everything_expires(
     assert issued.token not in dump and rotated.token not in dump
     assert all(0 < ttl <= 1000 for _, ttl in contents.values())
     assert all(key.startswith("auth:") for key in contents)
+
+
+async def test_no_session_starts_while_the_user_is_barred(sessions: Sessions) -> None:
+    kept = await sessions.start(user_id=1, phone=PHONE, user_agent="ua")
+    await sessions.bar_sign_in(1)
+
+    with pytest.raises(SignInBarred):
+        await sessions.start(user_id=1, phone=PHONE, user_agent="ua")
+    assert [s.id for s in await sessions.of_user(1)] == [kept.session_id]
+    # Other users are not barred; lifting the bar lets the user in again.
+    await sessions.start(user_id=2, phone="9990000002", user_agent="ua")
+    await sessions.lift_sign_in_bar(1)
+    again = await sessions.start(user_id=1, phone=PHONE, user_agent="ua")
+    assert {s.id for s in await sessions.of_user(1)} == {kept.session_id, again.session_id}
