@@ -12,6 +12,7 @@ from referral_service import admin, audit, export, service, share
 from referral_service.deps import (
     STATE_CHANGE,
     ActivatingPrincipal,
+    ActivationRoute,
     AdminPrincipal,
     BaseUrl,
     ClientAddress,
@@ -43,6 +44,10 @@ CursorQuery = Annotated[str | None, Query(description="The opaque cursor from `n
 
 
 public_router = APIRouter(prefix="/referral_system", tags=["referral"])
+# The activation alone: its refusals are audited, a malformed body's by the route class.
+activation_router = APIRouter(
+    prefix="/referral_system", tags=["referral"], route_class=ActivationRoute
+)
 internal_router = APIRouter(prefix="/internal/referral", tags=["internal"])
 share_router = APIRouter(prefix="/i", tags=["share"])
 # The operator console's reads, for auth's admin API; every route needs the `admin` role.
@@ -54,7 +59,7 @@ QR_CACHE_CONTROL = "public, max-age=86400"
 SVG_MEDIA_TYPE = "image/svg+xml"
 
 
-@public_router.post(
+@activation_router.post(
     "/api_invite_code_activation/",
     dependencies=STATE_CHANGE,
     openapi_extra={VALIDATION_CODE: INVALID_INVITE_CODE_FORMAT},

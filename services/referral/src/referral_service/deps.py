@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
-from pydantic import ValidationError
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,7 +23,6 @@ from referral_service import audit, service
 from referral_service.config import ReferralSettings
 from referral_service.errors import INVALID_INVITE_CODE_FORMAT
 from referral_service.limits import ActivationFailures, failures_key
-from referral_service.schemas import ActivationRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,45 +79,61 @@ RequestOrigin = Annotated[audit.Origin, Depends(get_origin)]
 async def activating_principal(request: Request, origin: RequestOrigin) -> Principal:
     """The caller of an activation: authenticated, and under the cap on refused activations.
 
-    The two refusals decided before the database are audited here: the cap (429), and a
-    malformed code, which FastAPI answers (422) once the dependencies have run.
+    The cap's refusal (429) is audited here; a malformed code, which FastAPI refuses (422) once
+    the dependencies have run, by the route (`ActivationRoute`), with the caller kept here.
     """
     state = state_of(request.app)
     principal, (failures,) = await state.authenticator.authenticate_reading(
         request, lambda caller: [failures_key(caller.user_id)]
     )
+    request.state.activating = (principal, origin)
     try:
         state.activation_failures.check(failures)
     except TooManyRequests as refusal:
-        body = await _posted_body(request)
-        await _record_refusal(state, principal, refusal.code, body, origin)
+        await record_refusal(request, refusal.code)
         raise
-    body = await _posted_body(request)
-    try:
-        ActivationRequest.model_validate(body)
-    except ValidationError:
-        await _record_refusal(state, principal, INVALID_INVITE_CODE_FORMAT, body, origin)
     return principal
 
 
 ActivatingPrincipal = Annotated[Principal, Depends(activating_principal)]
 
 
-async def _posted_body(request: Request) -> Any:
-    """The JSON body as FastAPI has read it (cached by the request); None when there is none."""
+async def record_refusal(request: Request, reason: str) -> None:
+    """The audit row of an activation refused before the database, by the caller that
+    `activating_principal` found (none: nothing to audit, the caller is unknown)."""
+    activating: tuple[Principal, audit.Origin] | None = getattr(request.state, "activating", None)
+    if activating is None:
+        return
+    principal, origin = activating
     try:
-        return await request.json()
+        body = await request.json()
     except ValueError:
-        return None
-
-
-async def _record_refusal(
-    state: ReferralState, principal: Principal, reason: str, body: Any, origin: audit.Origin
-) -> None:
+        body = None
     posted = body.get("invite_code") if isinstance(body, dict) else None
     await service.record_refused_activation(
-        state.engine, user_id=principal.user_id, reason=reason, invite_code=posted, origin=origin
+        state_of(request.app).engine,
+        user_id=principal.user_id,
+        reason=reason,
+        invite_code=posted,
+        origin=origin,
     )
+
+
+class ActivationRoute(APIRoute):
+    """The activation route: a body FastAPI refuses (422) after the caller was found is a
+    refused activation, and audited as one; the check costs nothing on the way to a 200."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def audited(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError:
+                await record_refusal(request, INVALID_INVITE_CODE_FORMAT)
+                raise
+
+        return audited
 
 
 # host[:port], or [IPv6]:port: a Host header that is anything else does not make a URL.

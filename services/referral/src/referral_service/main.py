@@ -18,7 +18,13 @@ from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
 from common.tokens import KeySource, TokenVerifier, auth_keys
 from referral_service import share
-from referral_service.api import admin_router, internal_router, public_router, share_router
+from referral_service.api import (
+    activation_router,
+    admin_router,
+    internal_router,
+    public_router,
+    share_router,
+)
 from referral_service.config import ReferralSettings
 from referral_service.deps import ReferralState, state_of
 from referral_service.limits import ActivationFailures
@@ -76,6 +82,7 @@ def create_app(
         lifespan=lifespan,
         readiness=_readiness,
     )
+    app.include_router(activation_router)
     app.include_router(public_router)
     app.include_router(internal_router)
     app.include_router(admin_router)
