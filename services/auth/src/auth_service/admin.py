@@ -45,10 +45,11 @@ from auth_service.errors import (
     UserNotFound,
 )
 from auth_service.phones import normalize_phone
-from auth_service.referral_admin import Member, ReferralAdmin, ReferralAuditItem
+from auth_service.referral_admin import Member, ReferralAdmin
 from auth_service.repository import UserRow
 from auth_service.service import AuthContext
 from auth_service.sessions import SIGN_IN_BAR_SECONDS
+from common.audit import Event
 
 MAX_USER_ID = 2**63 - 1
 PHONE_LENGTH = 10
@@ -416,32 +417,9 @@ async def stats(ctx: AuthContext, referral: ReferralAdmin, *, days: int, token: 
     )
 
 
-def _auth_item(row: audit.Row) -> AuditItem:
-    return AuditItem(
-        id=f"auth-{row.id}",
-        at=row.at,
-        type=row.type,
-        actor_id=row.actor_id,
-        subject_id=row.subject_id,
-        subject_phone=row.subject_phone,
-        ip_hash=row.ip_hash,
-        request_id=row.request_id,
-        detail=row.detail,
-    )
-
-
-def _referral_item(row: ReferralAuditItem) -> AuditItem:
-    return AuditItem(
-        id=f"referral-{row.id}",
-        at=row.at,
-        type=row.type,
-        actor_id=row.actor_id,
-        subject_id=row.subject_id,
-        subject_phone=row.subject_phone,
-        ip_hash=row.ip_hash,
-        request_id=row.request_id,
-        detail=row.detail,
-    )
+def _item(source: str, event: Event) -> AuditItem:
+    """An event of `source` ("auth" or "referral") as the console lists it: its id prefixed."""
+    return AuditItem.model_validate(event.as_dict() | {"id": f"{source}-{event.id}"})
 
 
 # The audit cursor: the position in each source, `a` (auth) and `r` (referral): the id the
@@ -498,10 +476,10 @@ async def audit_page(
             used_ours < len(ours) and ours[used_ours].at >= theirs[used_theirs].at
         )
         if take_ours:
-            items.append(_auth_item(ours[used_ours]))
+            items.append(_item("auth", ours[used_ours]))
             used_ours += 1
         else:
-            items.append(_referral_item(theirs[used_theirs]))
+            items.append(_item("referral", theirs[used_theirs]))
             used_theirs += 1
     following = {
         "a": _next_position(auth_at, [r.id for r in ours], used_ours, limit) if read_auth else 0,

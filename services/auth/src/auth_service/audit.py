@@ -3,14 +3,12 @@
 Each event is one INSERT (events that happen together, one INSERT of several rows), run as a
 `Query`: one round trip on PostgreSQL. The sign-in's own event is written by the sign-in
 statement itself (`repository.record_sign_in`). Client IPs are stored only as `ip_hash`, an
-HMAC keyed with AUDIT_HASH_KEY that referral computes alike. Reading is keyset-paginated on
-the id, which also orders the rows by time.
+HMAC keyed with AUDIT_HASH_KEY that referral computes alike (`common.audit`). Reading is
+keyset-paginated on the id, which also orders the rows by time.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from auth_service.models import AuditEvent
+from common.audit import Event, ip_hash, stored_request_id
 from common.db.query import Query
 from common.db.types import UtcDateTime
 from common.logging import request_id_var
@@ -67,20 +66,10 @@ TYPES = frozenset(
         ADMIN_REQUEST,
     }
 )
-_IP_HASH_BYTES = 16
-_MAX_REQUEST_ID = 64
-
-
-def ip_hash(key: bytes, ip: str | None) -> str | None:
-    """Hex of the first 16 bytes of HMAC-SHA256(key, ip)."""
-    if not ip:
-        return None
-    return hmac.new(key, ip.encode(), hashlib.sha256).digest()[:_IP_HASH_BYTES].hex()
 
 
 def current_request_id() -> str | None:
-    request_id = request_id_var.get()
-    return request_id[:_MAX_REQUEST_ID] if request_id else None
+    return stored_request_id(request_id_var.get())
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +83,6 @@ class Entry:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One stored event."""
-
-    id: int
-    at: datetime
-    type: str
-    actor_id: int | None
-    subject_id: int | None
-    subject_phone: str | None
-    ip_hash: str | None
-    request_id: str | None
-    detail: dict[str, Any]
-
-
 _COLUMNS = (
     AUDIT.c.id,
     AUDIT.c.at,
@@ -120,24 +94,6 @@ _COLUMNS = (
     AUDIT.c.request_id,
     AUDIT.c.detail,
 )
-
-
-def _row(values: Sequence[Any]) -> Row:
-    detail = values[8]
-    if isinstance(detail, str):  # asyncpg hands JSONB over as text
-        detail = json.loads(detail)
-    at = values[1]
-    return Row(
-        id=int(values[0]),
-        at=at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC),
-        type=values[2],
-        actor_id=values[3],
-        subject_id=values[4],
-        subject_phone=values[5],
-        ip_hash=values[6],
-        request_id=values[7],
-        detail=dict(detail or {}),
-    )
 
 
 def utc_day(column: Any, dialect: str) -> ColumnElement[Any]:
@@ -215,13 +171,13 @@ class AuditLog:
         user_id: int | None,
         before_id: int | None,
         limit: int,
-    ) -> list[Row]:
+    ) -> list[Event]:
         """The newest events (id below `before_id`) of `types`, whose actor or subject is
         `user_id`, when given."""
         statement = _page_statement(types=types, user_id=user_id, before_id=before_id, limit=limit)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(statement)).all()
-        return [_row(row) for row in rows]
+        return [Event.of_row(row) for row in rows]
 
     async def daily_counts(
         self, *, types: Collection[str], since: datetime

@@ -16,6 +16,7 @@ from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ValidationError
 
 from auth_service.errors import UpstreamUnavailable
+from common.audit import Event
 from common.errors import NotAuthenticated
 from common.logging import request_id_var
 
@@ -77,20 +78,8 @@ class ReferralStats(BaseModel):
     top_inviters: list[TopInviter]
 
 
-class ReferralAuditItem(BaseModel):
-    id: int
-    at: datetime
-    type: str
-    actor_id: int | None
-    subject_id: int | None
-    subject_phone: str | None
-    ip_hash: str | None
-    request_id: str | None
-    detail: dict[str, Any]
-
-
 class ReferralAudit(BaseModel):
-    items: list[ReferralAuditItem]
+    items: list[Event]
 
 
 class _Rejection(BaseModel):
@@ -154,7 +143,7 @@ class ReferralAdmin:
         user_id: int | None,
         before_id: int | None,
         limit: int,
-    ) -> list[ReferralAuditItem]:
+    ) -> list[Event]:
         """Referral's audit events, newest first."""
         params: dict[str, str | int] = {"limit": limit}
         for name, value in (("type", type), ("user_id", user_id), ("before_id", before_id)):

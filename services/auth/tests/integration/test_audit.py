@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from auth_service.audit import ip_hash
+from common.audit import ip_hash
 
 OTP_INPUT = "/authentication/api_otp_input/"
 SESSIONS = "/authentication/api_sessions/"

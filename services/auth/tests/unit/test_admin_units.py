@@ -1,8 +1,6 @@
 """The admin API's pure parts and its Redis scripts: search parsing, cursors, the role check,
 the IP hash, the unlock and the per-day count of codes sent."""
 
-import hashlib
-import hmac
 import time
 import uuid
 from dataclasses import replace
@@ -17,7 +15,6 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from auth_service.admin import Search, decode_cursor, encode_cursor, parse_search, parse_user_id
-from auth_service.audit import ip_hash
 from auth_service.errors import InvalidCursor, InvalidQuery
 from auth_service.otp import DAILY_STATS_TTL_SECONDS, OtpPolicy, OtpStore, Outcome, SendOutcome
 from common.authn import Authenticator, role_dependency
@@ -81,12 +78,6 @@ def test_cursors_round_trip_and_garbage_is_refused() -> None:
     for garbage in ("", "!!!", "WzFd", "x" * 600):
         with pytest.raises(InvalidCursor):
             decode_cursor(garbage)
-
-
-def test_the_ip_hash_is_the_first_16_bytes_of_an_hmac() -> None:
-    expected = hmac.new(b"k", b"203.0.113.7", hashlib.sha256).hexdigest()[:32]
-    assert ip_hash(b"k", HERE) == expected and ip_hash(b"other", HERE) != expected
-    assert ip_hash(b"k", None) is None
 
 
 def test_role_dependency_wants_a_valid_token_then_the_role() -> None:

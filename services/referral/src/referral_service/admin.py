@@ -7,10 +7,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.audit import Event
 from referral_service import audit, repository
 from referral_service.cursor import encode_cursor
 from referral_service.errors import MemberNotFound
@@ -65,19 +65,6 @@ class Inviter:
 class Stats:
     series: list[DayCounts]
     top_inviters: list[Inviter]
-
-
-@dataclass(frozen=True, slots=True)
-class AuditItem:
-    id: int
-    at: datetime
-    type: str
-    actor_id: int | None
-    subject_id: int | None
-    subject_phone: str | None
-    ip_hash: str | None
-    request_id: str | None
-    detail: dict[str, Any]
 
 
 async def members(engine: AsyncEngine, *, user_ids: Sequence[int]) -> list[MemberSummary]:
@@ -143,22 +130,9 @@ async def audit_log(
     user_id: int | None,
     before_id: int | None,
     limit: int,
-) -> list[AuditItem]:
+) -> list[Event]:
     """Audit rows, newest first; with `before_id`, those older than that row."""
     rows = await repository.audit_events(
         engine, event_type=event_type, user_id=user_id, before_id=before_id, limit=limit
     )
-    return [
-        AuditItem(
-            id=row.id,
-            at=row.at,
-            type=row.type,
-            actor_id=row.actor_id,
-            subject_id=row.subject_id,
-            subject_phone=row.subject_phone,
-            ip_hash=row.ip_hash,
-            request_id=row.request_id,
-            detail=row.detail,
-        )
-        for row in rows
-    ]
+    return [Event.of_row(row) for row in rows]

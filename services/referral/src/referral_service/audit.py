@@ -2,23 +2,21 @@
 
 The referral service writes `activation.succeeded` (actor and subject: the invitee; detail:
 the code and the inviter) and `activation.refused` (detail: the error code answered and the
-code as posted). The client stands for itself by HMAC-SHA-256 of its IP address under
-AUDIT_HASH_KEY, the first 16 bytes in hex: auth hashes with the same key, so one address
-hashes alike in both services' rows.
+code as posted). The client and the request are recorded as auth records them
+(`common.audit`: a keyed hash of the IP address, the request id).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Any
+
+from common.audit import ip_hash, stored_request_id
 
 ACTIVATION_SUCCEEDED = "activation.succeeded"
 ACTIVATION_REFUSED = "activation.refused"
 TYPES = (ACTIVATION_SUCCEEDED, ACTIVATION_REFUSED)
 
-REQUEST_ID_LENGTH = 64
 # A refused code is stored as posted, up to this many characters (a code has 6).
 POSTED_CODE_LENGTH = 32
 
@@ -31,14 +29,10 @@ class Origin:
     request_id: str | None = None
 
 
-def ip_hash(key: bytes, client: str) -> str:
-    return hmac.new(key, client.encode(), hashlib.sha256).digest()[:16].hex()
-
-
 def origin(key: bytes, client: str, request_id: str | None) -> Origin:
     return Origin(
         ip_hash=ip_hash(key, client),
-        request_id=request_id[:REQUEST_ID_LENGTH] if request_id else None,
+        request_id=stored_request_id(request_id),
     )
 
 

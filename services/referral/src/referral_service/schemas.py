@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from common.audit import Event
 from referral_service import admin
 from referral_service.codes import CODE_PATTERN
 from referral_service.service import Activation, InviteePage, ReferralProfile
@@ -213,20 +214,7 @@ class AuditPage(BaseModel):
     items: list[AuditEventItem] = Field(description="Newest first (id descending).")
 
     @classmethod
-    def of(cls, items: list[admin.AuditItem]) -> AuditPage:
+    def of(cls, events: list[Event]) -> AuditPage:
         return cls(
-            items=[
-                AuditEventItem(
-                    id=item.id,
-                    at=item.at,
-                    type=item.type,
-                    actor_id=item.actor_id,
-                    subject_id=item.subject_id,
-                    subject_phone=item.subject_phone,
-                    ip_hash=item.ip_hash,
-                    request_id=item.request_id,
-                    detail=item.detail,
-                )
-                for item in items
-            ]
+            items=[AuditEventItem.model_validate(event, from_attributes=True) for event in events]
         )
