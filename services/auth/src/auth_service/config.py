@@ -43,7 +43,8 @@ class AuthSettings(WebhookSettings):
     # The previous refresh token, presented again this soon after its rotation, is not a reuse.
     refresh_reuse_grace_seconds: int = Field(10, ge=0, le=300)
 
-    # console: the log (and the dev inbox); webhook: a signed POST to the operator's SMS gateway.
+    # console: the dev inbox only (the log never holds a code); webhook: a signed POST to the
+    # operator's SMS gateway.
     sms_backend: Literal["console", "webhook"] = "console"
     sms_webhook_url: AnyHttpUrl | None = None
     # Standard Webhooks secret: `whsec_` and the base64 of at least 24 random bytes.
@@ -134,7 +135,7 @@ class AuthSettings(WebhookSettings):
         if self.dev_sms_inbox:
             problems.append("DEV_SMS_INBOX=true lets anyone read any phone's sign-in code")
         if self.sms_backend == "console":
-            problems.append("SMS_BACKEND=console writes sign-in codes to the log in clear")
+            problems.append("SMS_BACKEND=console sends no SMS (codes reach only the dev inbox)")
         if self.jwt_generate_key_if_missing:
             problems.append("JWT_GENERATE_KEY_IF_MISSING=true is for local runs only")
         if self.jwt_private_key is None and self.jwt_private_key_file is None:

@@ -85,20 +85,25 @@ class DevSmsInbox:
 
 
 class ConsoleSms:
-    """Simulated delivery: the message goes to the service log, and to the dev inbox if on."""
+    """Simulated delivery: the message goes to the dev inbox if on, and its address to the log.
+
+    The code itself is never logged: a log is shipped, kept and read far more widely than the
+    development inbox, which serves it only while it works.
+    """
 
     def __init__(self, inbox: DevSmsInbox | None) -> None:
         self._inbox = inbox
 
     async def send(self, message: SmsMessage) -> None:
-        logger.info(
-            "simulated SMS to %s: %s",
-            message.phone,
-            message.text,
-            extra={"sms_to": message.phone},
-        )
         if self._inbox is not None:
             await self._inbox.record(message)
+        where = "in the dev inbox" if self._inbox is not None else "shown nowhere (no dev inbox)"
+        logger.info(
+            "simulated SMS to %s; its code is %s",
+            message.phone,
+            where,
+            extra={"sms_to": message.phone},
+        )
 
 
 class WebhookSms:

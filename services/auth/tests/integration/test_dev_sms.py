@@ -23,6 +23,18 @@ def test_the_latest_sms_of_a_phone(client: TestClient) -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
+def test_the_code_is_in_the_inbox_and_nowhere_in_the_log(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("DEBUG"):
+        client.post(NUMBER_INPUT, json={"phone": PHONE})
+    code = client.get(DEV_SMS, params={"phone": PHONE}).json()["code"]
+
+    logged = [record.getMessage() for record in caplog.records]
+    assert any(line == f"simulated SMS to {PHONE}; its code is in the dev inbox" for line in logged)
+    assert not [line for line in logged if code in line.replace(PHONE, "")]
+
+
 def test_nothing_sent_is_no_sms(client: TestClient) -> None:
     response = client.get(DEV_SMS, params={"phone": PHONE})
     assert response.status_code == 404 and response.json()["code"] == "no_sms"
@@ -48,8 +60,9 @@ def test_the_inbox_is_off_unless_enabled(
     response = client.get(DEV_SMS, params={"phone": PHONE})
     assert response.status_code == 404 and response.json()["code"] == "not_found"
     assert "/authentication/api_dev_sms/" not in client.get("/openapi.json").json()["paths"]
-    # The console backend still "delivers" the message to the log.
+    # The console backend still "delivers" the message: its address to the log, never its code.
     (record,) = [r for r in caplog.records if r.getMessage().startswith("simulated SMS to ")]
     assert record.sms_to == PHONE  # type: ignore[attr-defined]
-    assert PHONE in record.getMessage()
+    assert PHONE in record.getMessage() and "no dev inbox" in record.getMessage()
+    assert "Код" not in record.getMessage()
     assert redis_from_url(redis_url).keys("auth:dev_sms:*") == []
