@@ -110,15 +110,3 @@ class InvalidType(AppError):
     status_code = 422
     code = "invalid_type"
     detail = "No audit events have this type."
-
-
-class UpstreamUnavailable(AppError):
-    """Referral is down, late, or answered something this service cannot use."""
-
-    status_code = 503
-    code = "upstream_unavailable"
-
-    def __init__(self, *, reason: str) -> None:
-        # For the log only: the client learns that the service failed, not how.
-        self.reason = reason
-        super().__init__("The referral service is unavailable; try again shortly.")

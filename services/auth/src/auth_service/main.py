@@ -20,7 +20,7 @@ from auth_service.deps import AuthState, state_of
 from auth_service.jwt_keys import KeyRing, load_key_ring
 from auth_service.models import WEBHOOK_OUTBOX
 from auth_service.otp import OtpPolicy, OtpStore
-from auth_service.referral_admin import ReferralAdmin, referral_http
+from auth_service.referral_admin import REFERRAL_CONNECTIONS, ReferralAdmin
 from auth_service.repository import USER_REGISTERED
 from auth_service.service import AuthContext
 from auth_service.sessions import Sessions
@@ -34,6 +34,7 @@ from common.migrations import run_migrations
 from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
 from common.tokens import StaticKeySource, TokenVerifier
+from common.upstream import pooled_client
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +131,10 @@ def create_app(
             )
             context = build_context(config, key_ring, engine, redis, http)
             referral = ReferralAdmin(
-                referral_http(
+                lambda: pooled_client(
                     str(config.referral_service_url),
                     timeout_seconds=config.upstream_timeout_seconds,
+                    connections=REFERRAL_CONNECTIONS,
                     transport=referral_transport,
                 )
             )

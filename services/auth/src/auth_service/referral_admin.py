@@ -1,24 +1,22 @@
 """Referral's internal admin routes, for the admin API: members, a member's tree, stats, audit.
 
-Each call carries the operator's own access token (`Authorization: Bearer`) and the request
-id, as profile calls referral: referral checks the token, its session and its `admin` role
-itself. Answers are validated strictly; referral's 401 becomes the caller's, and anything else
-but a well-formed answer is 503 `upstream_unavailable`.
+Each call carries the operator's own access token, as profile calls referral
+(`common.upstream`): referral checks the token, its session and its `admin` role itself.
+Answers are validated strictly; referral's 401 becomes the caller's, and anything else but a
+well-formed answer is 503 `upstream_unavailable`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from auth_service.errors import UpstreamUnavailable
 from common.audit import Event
-from common.errors import NotAuthenticated
-from common.logging import request_id_var
+from common.upstream import Upstream
 
 MEMBERS_PATH = "/internal/admin/members"
 STATS_PATH = "/internal/admin/stats"
@@ -26,7 +24,7 @@ AUDIT_PATH = "/internal/admin/audit"
 # Audit event types referral writes: a filter on one of them asks referral only.
 TYPES = frozenset({"activation.succeeded", "activation.refused"})
 # Connections kept to referral: the admin API is a handful of operators.
-UPSTREAM_CONNECTIONS = 16
+REFERRAL_CONNECTIONS = 16
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -82,37 +80,11 @@ class ReferralAudit(BaseModel):
     items: list[Event]
 
 
-class _Rejection(BaseModel):
-    detail: str | None = None
+class ReferralAdmin(Upstream):
+    """Referral's admin routes, over one pooled HTTP client replaced if it is found stuck."""
 
-
-def referral_http(
-    base_url: str, *, timeout_seconds: float, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """One pooled client to referral (aiohttp's pool under httpx's API, as profile's), every
-    phase of a call bounded by UPSTREAM_TIMEOUT_SECONDS; `transport` replaces the network."""
-    limits = httpx.Limits(
-        max_connections=UPSTREAM_CONNECTIONS,
-        max_keepalive_connections=UPSTREAM_CONNECTIONS,
-        # Shorter than uvicorn's 5 s keep-alive, so an idle connection is never reused just as
-        # the upstream closes it.
-        keepalive_expiry=4,
-    )
-    return httpx.AsyncClient(
-        base_url=base_url,
-        # Service-to-service calls must not go through an HTTP(S)_PROXY meant for the outside.
-        transport=transport or AiohttpTransport(limits=limits, trust_env=False),
-        timeout=httpx.Timeout(timeout_seconds),
-        trust_env=False,
-    )
-
-
-class ReferralAdmin:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self._http = http
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def __init__(self, make_http: Callable[[], httpx.AsyncClient]) -> None:
+        super().__init__("referral", make_http)
 
     async def members(self, ids: list[int], *, token: str) -> dict[int, Member]:
         """Referral's data of the users `ids` that it has seen, by user id."""
@@ -164,33 +136,7 @@ class ReferralAdmin:
         json: Any = None,
         missing_ok: bool = False,
     ) -> M | None:
-        headers = {"Authorization": f"Bearer {token}"}
-        request_id = request_id_var.get()
-        if request_id:
-            headers["X-Request-ID"] = request_id
-        try:
-            response = await self._http.request(
-                method, path, headers=headers, params=params, json=json
-            )
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(reason=f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code == 401:
-            raise _rejected(response)
+        response = await self.call(method, path, token=token, params=params, json=json)
         if response.status_code == 404 and missing_ok:
             return None
-        if response.status_code != 200:
-            raise UpstreamUnavailable(reason=f"{path} answered HTTP {response.status_code}")
-        try:
-            return model.model_validate_json(response.content, strict=True)
-        except ValidationError as exc:
-            raise UpstreamUnavailable(
-                reason=f"{path}: unusable body ({exc.error_count()} errors)"
-            ) from exc
-
-
-def _rejected(response: httpx.Response) -> NotAuthenticated:
-    """Referral's 401, passed on as it would reach the caller directly."""
-    try:
-        return NotAuthenticated(_Rejection.model_validate_json(response.content).detail)
-    except ValidationError:
-        return NotAuthenticated()
+        return self.parse(model, response)

@@ -7,12 +7,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from httpx_aiohttp import AiohttpTransport
 
 from common.app import app_settings, create_service_app
 from common.ops import ReadinessCheck
 from common.redis import async_redis_from_url
 from common.tokens import KeySource, TokenVerifier, auth_keys
+from common.upstream import pooled_client
 from profile_service.api import router
 from profile_service.clients import ReferralClient
 from profile_service.config import ProfileSettings
@@ -45,7 +45,12 @@ def create_app(
             redis = async_redis_from_url(config.redis_url, decode_responses=False)
             cleanup.push_async_callback(redis.aclose)
             referral = ReferralClient(
-                lambda: _upstream_http(str(config.referral_service_url), config, referral_transport)
+                lambda: pooled_client(
+                    str(config.referral_service_url),
+                    timeout_seconds=config.upstream_timeout_seconds,
+                    connections=UPSTREAM_CONNECTIONS,
+                    transport=referral_transport,
+                )
             )
             cleanup.push_async_callback(referral.aclose)
             keys = await cleanup.enter_async_context(
@@ -71,30 +76,6 @@ def create_app(
     )
     app.include_router(router)
     return app
-
-
-def _upstream_http(
-    base_url: str, settings: ProfileSettings, transport: httpx.AsyncBaseTransport | None
-) -> httpx.AsyncClient:
-    """One pooled client; every phase of a call bounded by the upstream timeout.
-
-    The transport is aiohttp's connection pool under httpx's API (httpx-aiohttp): httpx's own
-    pool costs four times the CPU per call at the profile's concurrency.
-    """
-    limits = httpx.Limits(
-        max_connections=UPSTREAM_CONNECTIONS,
-        max_keepalive_connections=UPSTREAM_CONNECTIONS,
-        # Shorter than uvicorn's 5 s keep-alive, so an idle connection is never reused just as
-        # the upstream closes it.
-        keepalive_expiry=4,
-    )
-    return httpx.AsyncClient(
-        base_url=base_url,
-        # Service-to-service calls must not go through an HTTP(S)_PROXY meant for the outside.
-        transport=transport or AiohttpTransport(limits=limits, trust_env=False),
-        timeout=httpx.Timeout(settings.upstream_timeout_seconds),
-        trust_env=False,
-    )
 
 
 def _readiness(app: FastAPI) -> dict[str, ReadinessCheck]:

@@ -20,7 +20,8 @@ from common.errors import NotAuthenticated
 from common.profile_documents import SEPARATOR, document_key, new_version, version_key
 from common.revocation import REVOKED_DETAIL, revoked_session_key
 from common.tokens import Principal
-from profile_service.clients import ReferralClient, UpstreamUnavailable
+from common.upstream import UpstreamUnavailable
+from profile_service.clients import ReferralClient
 
 logger = logging.getLogger(__name__)
 

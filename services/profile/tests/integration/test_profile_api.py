@@ -324,7 +324,7 @@ def test_an_unavailable_referral_is_logged_with_the_request_id(
 
     [(record, request_id)] = service_log.entries
     assert record.levelno == logging.WARNING
-    assert record.reason == "answered HTTP 502"  # type: ignore[attr-defined]
+    assert record.reason == "/internal/referral/profile answered HTTP 502"  # type: ignore[attr-defined]
     assert request_id == "req-7"
     assert token not in record.getMessage() + str(record.__dict__)
 
