@@ -7,32 +7,21 @@ shortened; the tests of the limits use the per-phone ones.
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import make_url
+from playwright.sync_api import Browser, BrowserContext
 
-from common.redis import redis_from_url
-from testkit.plugin import (
-    HAVE_POSTGRES,
-    HAVE_REDIS,
-    POSTGRES_URL,
-    drop_test_database,
-    free_port,
-)
-from testkit.servers import running_process
+from testkit.plugin import free_port
 from tests.e2e.client import sign_in
+from tests.e2e.modes import REPO_ROOT, running_single, running_stack
+from tests.e2e.test_browser import DESKTOP, Person
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
-E2E_REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 RESEND_COOLDOWN_SECONDS = 2
 # The operator of both runs (tests.e2e.test_admin_*); no other test signs this phone in.
@@ -58,54 +47,15 @@ def artifacts_dir() -> Path:
 
 def _single(tmp: Path, logs: Path) -> Iterator[str]:
     port = free_port()
-    env = {**RUN_SETTINGS, "PORT": str(port), "VAR_DIR": str(tmp / "var")}
-    with running_process(
-        [sys.executable, "-m", "runmodes"],
-        env=env,
-        cwd=REPO_ROOT,
-        health_url=f"http://127.0.0.1:{port}/number_input/",
-        log_path=logs / "single.log",
-    ):
+    with running_single(RUN_SETTINGS, port=port, var_dir=tmp / "var", log_path=logs / "single.log"):
         yield f"http://127.0.0.1:{port}"
 
 
 def _stack(tmp: Path, logs: Path) -> Iterator[str]:
-    if not (HAVE_POSTGRES and HAVE_REDIS):
-        pytest.skip("the stack needs PostgreSQL and Redis")
-    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
-        pytest.skip("the stack needs nginx")
-    suffix = uuid.uuid4().hex[:8]
-    databases = {name: f"e2e_{name}_{suffix}" for name in ("auth", "referral")}
-    redis_from_url(E2E_REDIS_URL).flushdb()
-    gateway = free_port()
-    env = {
-        **RUN_SETTINGS,
-        "GATEWAY_PORT": str(gateway),
-        "AUTH_PORT": str(free_port()),
-        "REFERRAL_PORT": str(free_port()),
-        "PROFILE_PORT": str(free_port()),
-        "VAR_DIR": str(tmp / "var"),
-        "REDIS_URL": E2E_REDIS_URL,
-        "AUTH_DATABASE_URL": _database_url(databases["auth"]),
-        "REFERRAL_DATABASE_URL": _database_url(databases["referral"]),
-    }
-    try:
-        with running_process(
-            [sys.executable, "-m", "runmodes.stack"],
-            env=env,
-            cwd=REPO_ROOT,
-            health_url=f"http://127.0.0.1:{gateway}/number_input/",
-            log_path=logs / "stack.log",
-            timeout=120,
-        ):
-            yield f"http://127.0.0.1:{gateway}"
-    finally:
-        for name in databases.values():
-            drop_test_database(_database_url(name))
-
-
-def _database_url(name: str) -> str:
-    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with running_stack(
+        RUN_SETTINGS, prefix="e2e", var_dir=tmp / "var", log_path=logs / "stack.log"
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=MODES)
@@ -162,3 +112,39 @@ class Operator:
 def operator(base_url: str) -> Operator:
     """The user whose phone is in ADMIN_PHONES, signed in through the API."""
     return Operator(base_url)
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client of the system under test."""
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def open_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    """new(**options): a browser profile of its own (Russian, desktop unless told otherwise)."""
+    contexts: list[BrowserContext] = []
+
+    def new(**options: Any) -> BrowserContext:
+        context = browser.new_context(**{"viewport": DESKTOP, "locale": "ru-RU", **options})
+        contexts.append(context)
+        return context
+
+    yield new
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def person(open_context: Callable[..., BrowserContext], base_url: str) -> Person:
+    """Someone in a browser profile of their own."""
+    return Person(open_context(), base_url)
+
+
+@pytest.fixture
+def screenshots(artifacts_dir: Path, mode: str) -> Path:
+    """The folder for the screenshots of this run mode."""
+    folder = artifacts_dir / "screenshots" / mode
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -5,7 +5,6 @@ after a real lockout, the day's statistics and the audit log of every action."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,12 +28,6 @@ EVERY_SERVICE = (
     "/referral_system/api_invited_users/",
     "/referral_system/api_referral_stats/",
 )
-
-
-@pytest.fixture
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        yield client
 
 
 def user_url(user_id: int) -> str:

@@ -5,16 +5,16 @@ the statistics draw their charts; the page works at 360 px; anyone else is sent 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.client import Session, activate, profile, sign_in
 from tests.e2e.conftest import ADMIN_PHONE
+from tests.e2e.pages import request_code
 from tests.e2e.test_browser import DESKTOP, Person
 from tests.e2e.test_sign_in_experience import signed_in
 
@@ -30,21 +30,8 @@ VIEWS = {
 
 
 @pytest.fixture
-def open_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
-    contexts: list[BrowserContext] = []
-
-    def new(**options: Any) -> BrowserContext:
-        context = browser.new_context(**{"viewport": DESKTOP, "locale": "ru-RU", **options})
-        contexts.append(context)
-        return context
-
-    yield new
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
 def screenshots(artifacts_dir: Path) -> Path:
+    """One folder for both modes, unlike the conftest's (a folder a mode)."""
     folder = artifacts_dir / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -64,12 +51,7 @@ def operator_signs_in(person: Person) -> Page:
     """The operator signs in through the pages like anyone, then opens the console."""
     page = person.page
     page.goto(person.url("/number_input/"))
-    page.fill("#phone", ADMIN_PHONE)
-    page.click("#phone-submit")
-    expect(page).to_have_url(re.compile(r"/otp_input/$"))
-    code = page.locator("#dev-sms-code")
-    expect(code).to_have_text(re.compile(r"^\d{4}$"))
-    page.fill("#otp", code.inner_text())
+    page.fill("#otp", request_code(page, ADMIN_PHONE))
     page.click("#otp-submit")
     expect(page).to_have_url(re.compile(r"/profile/$"))
     page.goto(person.url("/admin/"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import httpx
@@ -23,12 +22,6 @@ from tests.e2e.conftest import RESEND_COOLDOWN_SECONDS
 pytestmark = pytest.mark.e2e
 
 INVITE_CODE = re.compile(r"^[A-Za-z0-9]{6}$")
-
-
-@pytest.fixture
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        yield client
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:

@@ -40,13 +40,6 @@ class Person:
 
 
 @pytest.fixture
-def screenshots(artifacts_dir: Path, mode: str) -> Path:
-    folder = artifacts_dir / "screenshots" / mode
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
 def people(browser: Browser, base_url: str) -> Iterator[tuple[Person, Person]]:
     desktop = browser.new_context(viewport=DESKTOP, locale="ru-RU")
     phone = browser.new_context(viewport=PHONE, locale="ru-RU", is_mobile=True, has_touch=True)

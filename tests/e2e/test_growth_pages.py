@@ -11,17 +11,18 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.e2e import pages
 from tests.e2e.client import Session, activate, new_phone, profile, sign_in
-from tests.e2e.test_browser import CYRILLIC, DESKTOP, Person
+from tests.e2e.test_browser import CYRILLIC, Person
 from tests.e2e.test_sign_in_experience import signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -41,41 +42,8 @@ STUB_WEB_SHARE = """
 """
 
 
-@pytest.fixture
-def api(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def open_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
-    """new(**options): a browser profile of its own (Russian, desktop unless told otherwise)."""
-    contexts: list[BrowserContext] = []
-
-    def new(**options: Any) -> BrowserContext:
-        context = browser.new_context(**{"viewport": DESKTOP, "locale": "ru-RU", **options})
-        contexts.append(context)
-        return context
-
-    yield new
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def person(open_context: Callable[..., BrowserContext], base_url: str) -> Person:
-    return Person(open_context(), base_url)
-
-
-@pytest.fixture
-def screenshots(artifacts_dir: Path, mode: str) -> Path:
-    folder = artifacts_dir / "screenshots" / mode
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def stats(api: httpx.Client, session: Session) -> dict[str, Any]:
-    response = api.get(STATS, headers=session.headers)
+def stats(client: httpx.Client, session: Session) -> dict[str, Any]:
+    response = client.get(STATS, headers=session.headers)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -85,27 +53,11 @@ def unknown_code() -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(6))
 
 
-def to_code_page(person: Person, phone: str, *, start: str = "/number_input/") -> str:
-    """Asks for a code through the pages from `start` (a path or a URL); returns the code the
-    simulated SMS shows."""
+def sign_in_through_pages(person: Person, phone: str, *, start: str) -> Page:
+    """Signs in through the pages from `start` (a path or a URL) to the profile."""
     page = person.page
     page.goto(start if start.startswith("http") else person.url(start))
-    expect(page).to_have_url(re.compile(r"/number_input/"))
-    page.fill("#phone", phone)
-    page.click("#phone-submit")
-    expect(page).to_have_url(re.compile(r"/otp_input/$"))
-    code = page.locator("#dev-sms-code")
-    expect(code).to_have_text(re.compile(r"^\d{4}$"))
-    return code.inner_text()
-
-
-def sign_in_through_pages(person: Person, phone: str, *, start: str) -> Page:
-    code = to_code_page(person, phone, start=start)
-    page = person.page
-    page.fill("#otp", code)
-    page.click("#otp-submit")
-    expect(page).to_have_url(re.compile(r"/profile/$"))
-    expect(page.locator("#user-phone")).to_have_attribute("data-phone", phone)
+    pages.sign_in_through_pages(page, phone)
     return page
 
 
@@ -130,10 +82,10 @@ def unexpected_errors(person: Person) -> list[str]:
 
 
 def test_an_invite_is_shown_and_kept_through_the_code_page_a_reload_and_a_resend(
-    person: Person, api: httpx.Client
+    person: Person, client: httpx.Client
 ) -> None:
-    inviter = sign_in(api)
-    code = profile(api, inviter)["invite_code"]
+    inviter = sign_in(client)
+    code = profile(client, inviter)["invite_code"]
     page = person.page
     # A link as pasted from a message, spaces and all: the code is trimmed before it is shown.
     page.goto(person.url(f"/number_input/?invite={quote(f' {code} ')}"))
@@ -184,10 +136,10 @@ def test_an_invite_not_shaped_like_a_code_is_neither_shown_nor_kept(
 
 
 def test_signing_up_with_an_invite_lands_on_a_profile_with_it_activated(
-    person: Person, api: httpx.Client
+    person: Person, client: httpx.Client
 ) -> None:
-    inviter = sign_in(api)
-    code = profile(api, inviter)["invite_code"]
+    inviter = sign_in(client)
+    code = profile(client, inviter)["invite_code"]
     page = sign_in_through_pages(person, new_phone(), start=f"/number_input/?invite={code}")
     expect(page.locator("#activated-code")).to_have_text(code)
     expect(page.locator("#activate-form")).to_be_hidden()
@@ -201,7 +153,7 @@ def test_signing_up_with_an_invite_lands_on_a_profile_with_it_activated(
     expect(page.locator("#invite-note")).to_be_hidden()
     # The server agrees, and the inviter sees the new invitee.
     invitee_phone = page.locator("#user-phone").get_attribute("data-phone")
-    assert [u["phone"] for u in profile(api, inviter)["invited_users"]] == [invitee_phone]
+    assert [u["phone"] for u in profile(client, inviter)["invited_users"]] == [invitee_phone]
     assert unexpected_errors(person) == []
 
 
@@ -215,21 +167,21 @@ REFUSALS = {
 
 @pytest.mark.parametrize("refusal", list(REFUSALS))
 def test_an_invite_that_cannot_be_activated_is_explained_and_sign_in_goes_on(
-    person: Person, api: httpx.Client, refusal: str
+    person: Person, client: httpx.Client, refusal: str
 ) -> None:
-    user = sign_in(api)
-    mine = profile(api, user)["invite_code"]
-    other = sign_in(api)
-    theirs = profile(api, other)["invite_code"]
+    user = sign_in(client)
+    mine = profile(client, user)["invite_code"]
+    other = sign_in(client)
+    theirs = profile(client, other)["invite_code"]
     if refusal == "own":
         invite = mine
     elif refusal == "already":
-        assert activate(api, user, theirs).status_code == 200
-        invite = profile(api, sign_in(api))["invite_code"]
+        assert activate(client, user, theirs).status_code == 200
+        invite = profile(client, sign_in(client))["invite_code"]
     elif refusal == "unknown":
         invite = unknown_code()
     else:  # cycle: the user invited `other`, whose code would close the loop
-        assert activate(api, other, mine).status_code == 200
+        assert activate(client, other, mine).status_code == 200
         invite = theirs
 
     page = sign_in_through_pages(person, user.phone, start=f"/number_input/?invite={invite}")
@@ -247,7 +199,7 @@ def test_an_invite_that_cannot_be_activated_is_explained_and_sign_in_goes_on(
     else:
         expect(page.locator("#activated")).to_be_hidden()
         expect(page.locator("#activate-form")).to_be_visible()
-        assert profile(api, user)["activated_invite_code"] is None
+        assert profile(client, user)["activated_invite_code"] is None
     page.click("#lang-toggle")
     expect(note).to_have_text(LATIN)
     assert kept_invite(page) is None
@@ -255,10 +207,10 @@ def test_an_invite_that_cannot_be_activated_is_explained_and_sign_in_goes_on(
 
 
 def test_a_signed_in_visitor_with_an_invite_gets_it_offered_on_the_profile(
-    person: Person, api: httpx.Client
+    person: Person, client: httpx.Client
 ) -> None:
-    code = profile(api, sign_in(api))["invite_code"]
-    signed_in(person, sign_in(api))
+    code = profile(client, sign_in(client))["invite_code"]
+    signed_in(person, sign_in(client))
     page = person.page
     page.goto(person.url(f"/number_input/?invite={code}"))
     expect(page).to_have_url(re.compile(r"/profile/$"))
@@ -272,7 +224,7 @@ def test_a_signed_in_visitor_with_an_invite_gets_it_offered_on_the_profile(
     expect(page.locator("#invite-note")).to_be_hidden()
 
     # Once activated, another invite link only earns a quiet note.
-    another = profile(api, sign_in(api))["invite_code"]
+    another = profile(client, sign_in(client))["invite_code"]
     page.goto(person.url(f"/number_input/?invite={another}"))
     expect(page).to_have_url(re.compile(r"/profile/$"))
     expect(page.locator("#invite-note")).to_have_text(re.compile(f"уже активировали код {code}"))
@@ -284,10 +236,10 @@ def test_a_signed_in_visitor_with_an_invite_gets_it_offered_on_the_profile(
 
 
 def test_the_profile_shows_the_share_link_copies_it_and_shows_its_qr_code(
-    open_context: Callable[..., BrowserContext], base_url: str, api: httpx.Client
+    open_context: Callable[..., BrowserContext], base_url: str, client: httpx.Client
 ) -> None:
-    session = sign_in(api)
-    expected = stats(api, session)
+    session = sign_in(client)
+    expected = stats(client, session)
     assert expected["share_url"].startswith(("http://", "https://"))
     person = signed_in(Person(open_context(permissions=CLIPBOARD), base_url), session)
     page = person.page
@@ -310,10 +262,10 @@ def test_the_profile_shows_the_share_link_copies_it_and_shows_its_qr_code(
 
 
 def test_the_share_button_is_there_only_with_the_web_share_api(
-    open_context: Callable[..., BrowserContext], base_url: str, api: httpx.Client
+    open_context: Callable[..., BrowserContext], base_url: str, client: httpx.Client
 ) -> None:
-    session = sign_in(api)
-    share_url = stats(api, session)["share_url"]
+    session = sign_in(client)
+    share_url = stats(client, session)["share_url"]
 
     without = signed_in(Person(open_context(), base_url), session)
     without.context.add_init_script(NO_WEB_SHARE)
@@ -338,10 +290,10 @@ def test_the_share_button_is_there_only_with_the_web_share_api(
 def test_the_funnel_counts_a_visit_and_an_activation(
     open_context: Callable[..., BrowserContext],
     base_url: str,
-    api: httpx.Client,
+    client: httpx.Client,
     screenshots: Path,
 ) -> None:
-    alice = sign_in(api)
+    alice = sign_in(client)
     alice_view = signed_in(Person(open_context(), base_url), alice)
     page = alice_view.page
     page.goto(alice_view.url("/profile/"))
@@ -366,7 +318,7 @@ def test_the_funnel_counts_a_visit_and_an_activation(
     expect(page.locator("#stats-activations")).to_have_text("1")
     expect(page.locator("#stats-conversion")).to_have_text(re.compile(r"^100\s?%$"))
     expect(page.locator("#invited-count")).to_have_text("1")
-    figures = stats(api, alice)
+    figures = stats(client, alice)
     assert (figures["visits"], figures["unique_visitors"], figures["activations"]) == (1, 1, 1)
 
     page.wait_for_function("() => document.getElementById('share-qr').naturalWidth > 0")
@@ -396,11 +348,11 @@ def test_the_funnel_counts_a_visit_and_an_activation(
 
 
 def test_the_csv_link_renews_an_expired_session_before_it_downloads(
-    open_context: Callable[..., BrowserContext], base_url: str, api: httpx.Client
+    open_context: Callable[..., BrowserContext], base_url: str, client: httpx.Client
 ) -> None:
-    inviter = sign_in(api)
-    invitee = sign_in(api)
-    assert activate(api, invitee, profile(api, inviter)["invite_code"]).status_code == 200
+    inviter = sign_in(client)
+    invitee = sign_in(client)
+    assert activate(client, invitee, profile(client, inviter)["invite_code"]).status_code == 200
     person = signed_in(Person(open_context(accept_downloads=True), base_url), inviter)
     page = person.page
     page.goto(person.url("/profile/"))

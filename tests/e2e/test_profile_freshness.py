@@ -8,7 +8,6 @@ documents being rebuilt, and check every profile read after each 200.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -19,12 +18,6 @@ from tests.e2e.client import Session, activate, profile, sign_in
 pytestmark = pytest.mark.e2e
 
 INVITEES = 12
-
-
-@pytest.fixture
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        yield client
 
 
 def test_concurrent_activations_show_at_once_in_both_profiles(

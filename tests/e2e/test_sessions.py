@@ -3,8 +3,6 @@ ended; an ended session's access token is refused by every service at once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -21,12 +19,6 @@ EVERY_SERVICE = (
     "/referral_system/api_invited_users/",
     "/referral_system/api_referral_stats/",
 )
-
-
-@pytest.fixture
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        yield client
 
 
 def refused_everywhere(client: httpx.Client, session: Session) -> bool:

@@ -5,16 +5,15 @@ device marked, another device signed out from here (its next page is the sign-in
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import BrowserContext, expect
 
 from tests.e2e.client import sign_in
-from tests.e2e.test_browser import DESKTOP, Person
+from tests.e2e.test_browser import Person
 from tests.e2e.test_sign_in_experience import signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -24,20 +23,6 @@ SAFARI_IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 )
-
-
-@pytest.fixture
-def open_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
-    contexts: list[BrowserContext] = []
-
-    def new(**options: Any) -> BrowserContext:
-        context = browser.new_context(**{"viewport": DESKTOP, "locale": "ru-RU", **options})
-        contexts.append(context)
-        return context
-
-    yield new
-    for context in contexts:
-        context.close()
 
 
 def two_devices(
@@ -55,7 +40,7 @@ def two_devices(
 
 
 def test_the_devices_are_listed_and_another_one_is_signed_out_from_here(
-    base_url: str, open_context: Callable[..., BrowserContext], artifacts_dir: Path, mode: str
+    base_url: str, open_context: Callable[..., BrowserContext], screenshots: Path
 ) -> None:
     laptop, phone = two_devices(base_url, open_context)
     page = laptop.page
@@ -66,10 +51,8 @@ def test_the_devices_are_listed_and_another_one_is_signed_out_from_here(
     expect(items.nth(1)).to_contain_text("Firefox · Linux")
     expect(items.nth(1)).to_contain_text("это устройство")
     expect(items.nth(0)).not_to_contain_text("это устройство")
-    folder = artifacts_dir / "screenshots" / mode
-    folder.mkdir(parents=True, exist_ok=True)
     page.locator("#sessions-heading").scroll_into_view_if_needed()
-    page.screenshot(path=str(folder / "profile-devices-desktop.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "profile-devices-desktop.png"), full_page=True)
 
     items.nth(0).get_by_role("button", name="Завершить").click()
 

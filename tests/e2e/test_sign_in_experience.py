@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from tests.e2e.client import Session, activate, new_phone, profile, sign_in
-from tests.e2e.test_browser import CYRILLIC, DESKTOP, PHONE, Person
+from tests.e2e.pages import request_code
+from tests.e2e.test_browser import CYRILLIC, PHONE, Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -27,39 +28,6 @@ OTP_INPUT = "**/authentication/api_otp_input/"
 PROFILE_API = "**/profile/api_profile/"
 CSV = "/referral_system/api_invited_users.csv"
 LATIN = re.compile(r"^[^\u0400-\u04ff]*[A-Za-z]{3}[^\u0400-\u04ff]*$")
-
-
-@pytest.fixture
-def api(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def open_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
-    """new(**options): a browser profile of its own (Russian, desktop unless told otherwise)."""
-    contexts: list[BrowserContext] = []
-
-    def new(**options: Any) -> BrowserContext:
-        context = browser.new_context(**{"viewport": DESKTOP, "locale": "ru-RU", **options})
-        contexts.append(context)
-        return context
-
-    yield new
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def person(open_context: Callable[..., BrowserContext], base_url: str) -> Person:
-    return Person(open_context(), base_url)
-
-
-@pytest.fixture
-def screenshots(artifacts_dir: Path, mode: str) -> Path:
-    folder = artifacts_dir / "screenshots" / mode
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def signed_in(person: Person, session: Session, *, access: bool = True) -> Person:
@@ -87,14 +55,8 @@ def signed_in(person: Person, session: Session, *, access: bool = True) -> Perso
 
 def to_otp_page(person: Person, phone: str) -> str:
     """Asks for a code through the page; returns the code the simulated SMS shows."""
-    page = person.page
-    page.goto(person.url("/number_input/"))
-    page.fill("#phone", phone)
-    page.click("#phone-submit")
-    expect(page).to_have_url(re.compile(r"/otp_input/$"))
-    code = page.locator("#dev-sms-code")
-    expect(code).to_have_text(re.compile(r"^\d{4}$"))
-    return code.inner_text()
+    person.page.goto(person.url("/number_input/"))
+    return request_code(person.page, phone)
 
 
 def wrong(code: str) -> str:
@@ -207,13 +169,13 @@ def test_a_code_void_of_wrong_tries_is_hidden_and_replaced_at_once(
 
 
 def test_each_reason_a_code_is_gone_is_worded_apart(
-    person: Person, api: httpx.Client, open_context: Callable[..., BrowserContext]
+    person: Person, client: httpx.Client, open_context: Callable[..., BrowserContext]
 ) -> None:
     page = person.page
     phone = new_phone()
     code = to_otp_page(person, phone)
     # no_pending_login, for real: the code was used elsewhere (the same person, another device).
-    used = api.post("/authentication/api_otp_input/", json={"otp": code, "phone": phone})
+    used = client.post("/authentication/api_otp_input/", json={"otp": code, "phone": phone})
     assert used.status_code == 200, used.text
     page.fill("#otp", code)
     page.click("#otp-submit")
@@ -270,7 +232,7 @@ def test_a_refused_send_is_worded_as_a_wait(person: Person) -> None:
 
 
 def test_pasting_a_whole_sms_or_a_spaced_invite_code_takes_the_code(
-    open_context: Callable[..., BrowserContext], base_url: str, api: httpx.Client
+    open_context: Callable[..., BrowserContext], base_url: str, client: httpx.Client
 ) -> None:
     person = Person(open_context(permissions=["clipboard-read", "clipboard-write"]), base_url)
     page = person.page
@@ -283,7 +245,7 @@ def test_pasting_a_whole_sms_or_a_spaced_invite_code_takes_the_code(
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/profile/$"))
 
-    inviter = profile(api, sign_in(api))["invite_code"]
+    inviter = profile(client, sign_in(client))["invite_code"]
     paste(page, "#invite-code-input", f" {inviter} ")
     expect(page.locator("#invite-code-input")).to_have_value(inviter)
     page.click("#activate-submit")
@@ -293,13 +255,13 @@ def test_pasting_a_whole_sms_or_a_spaced_invite_code_takes_the_code(
 # --- 3. focus, busy buttons, the signed-in visitor, language, contrast -----------------------
 
 
-def test_the_first_field_of_each_page_has_focus(person: Person, api: httpx.Client) -> None:
+def test_the_first_field_of_each_page_has_focus(person: Person, client: httpx.Client) -> None:
     page = person.page
     page.goto(person.url("/number_input/"))
     expect(page.locator("#phone")).to_be_focused()
     to_otp_page(person, new_phone())
     expect(page.locator("#otp")).to_be_focused()
-    signed_in(person, sign_in(api))
+    signed_in(person, sign_in(client))
     page.goto(person.url("/profile/"))
     expect(page.locator("#invite-code-input")).to_be_focused()
 
@@ -332,9 +294,9 @@ def test_a_busy_button_shows_that_it_is_working(person: Person) -> None:
 
 
 def test_a_signed_in_visitor_goes_from_number_input_to_the_profile_without_the_form(
-    open_context: Callable[..., BrowserContext], base_url: str, api: httpx.Client
+    open_context: Callable[..., BrowserContext], base_url: str, client: httpx.Client
 ) -> None:
-    person = signed_in(Person(open_context(), base_url), sign_in(api))
+    person = signed_in(Person(open_context(), base_url), sign_in(client))
     page = person.page
     held = Held(page, PROFILE_API)
     page.goto(person.url("/number_input/"))
@@ -345,7 +307,7 @@ def test_a_signed_in_visitor_goes_from_number_input_to_the_profile_without_the_f
     expect(page.locator("#invite-code")).to_have_text(re.compile(r"^[A-Za-z0-9]{6}$"))
 
     # With only the refresh cookie left (the access token expired), the same.
-    other = signed_in(Person(open_context(), base_url), sign_in(api), access=False)
+    other = signed_in(Person(open_context(), base_url), sign_in(client), access=False)
     other.page.goto(other.url("/number_input/"))
     expect(other.page).to_have_url(re.compile(r"/profile/$"))
 
@@ -396,9 +358,9 @@ def test_field_borders_reach_3_to_1(
 # --- 4 and 5. activation, the invitee list, the CSV ------------------------------------------
 
 
-def test_an_activation_names_the_code(person: Person, api: httpx.Client) -> None:
-    inviter = profile(api, sign_in(api))["invite_code"]
-    signed_in(person, sign_in(api))
+def test_an_activation_names_the_code(person: Person, client: httpx.Client) -> None:
+    inviter = profile(client, sign_in(client))["invite_code"]
+    signed_in(person, sign_in(client))
     page = person.page
     page.goto(person.url("/profile/"))
     page.fill("#invite-code-input", inviter)
@@ -415,14 +377,14 @@ def test_an_activation_names_the_code(person: Person, api: httpx.Client) -> None
 def test_the_invitee_list_sums_up_masks_phones_and_offers_the_csv(
     open_context: Callable[..., BrowserContext],
     base_url: str,
-    api: httpx.Client,
+    client: httpx.Client,
     screenshots: Path,
 ) -> None:
-    inviter = sign_in(api)
-    code = profile(api, inviter)["invite_code"]
-    invitees = [sign_in(api) for _ in range(2)]
+    inviter = sign_in(client)
+    code = profile(client, inviter)["invite_code"]
+    invitees = [sign_in(client) for _ in range(2)]
     for invitee in invitees:
-        assert activate(api, invitee, code).status_code == 200
+        assert activate(client, invitee, code).status_code == 200
     newest = invitees[-1]
 
     person = signed_in(Person(open_context(accept_downloads=True), base_url), inviter)

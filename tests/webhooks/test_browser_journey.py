@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from testkit.webhook_receiver import WebhookReceiver
 from tests.e2e.client import new_phone
+from tests.e2e.pages import sign_in_through_pages
 
 from .test_journey import activated, registered
 
@@ -33,20 +34,6 @@ def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
     yield opened
     for context in opened:
         context.close()
-
-
-def sign_in_through_pages(page: Page, phone: str) -> None:
-    """From the number page it is on, through the simulated SMS, to the profile."""
-    expect(page).to_have_url(re.compile(r"/number_input/"))
-    page.fill("#phone", phone)
-    page.click("#phone-submit")
-    expect(page).to_have_url(re.compile(r"/otp_input/"))
-    code = page.locator("#dev-sms-code")
-    expect(code).to_have_text(re.compile(r"^\d{4}$"))
-    page.fill("#otp", code.inner_text())
-    page.click("#otp-submit")
-    expect(page).to_have_url(re.compile(r"/profile/$"))
-    expect(page.locator("#user-phone")).to_have_attribute("data-phone", phone)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,15 @@ def activated(receiver: WebhookReceiver, invitee: Session) -> list[dict[str, Any
     ]
 
 
+def journey_delivered(receiver: WebhookReceiver, inviter: Session, invitee: Session) -> bool:
+    """Both users' user.registered and the invitee's referral.activated, one of each."""
+    return (
+        len(registered(receiver, inviter)) == 1
+        and len(registered(receiver, invitee)) == 1
+        and len(activated(receiver, invitee)) == 1
+    )
+
+
 def test_sign_ups_and_an_activation_send_one_signed_event_each(
     base_url: str, receiver: WebhookReceiver
 ) -> None:
@@ -47,14 +56,7 @@ def test_sign_ups_and_an_activation_send_one_signed_event_each(
         assert response.status_code == 200, response.text
         assert activate(client, invitee, code).status_code == 200  # a repeat
 
-    receiver.wait_for(
-        lambda r: (
-            len(registered(r, inviter)) == 1
-            and len(registered(r, invitee)) == 1
-            and len(activated(r, invitee)) == 1
-        ),
-        timeout=30,
-    )
+    receiver.wait_for(lambda r: journey_delivered(r, inviter, invitee), timeout=30)
     assert all(request.verified for request in receiver.received)
     (event,) = registered(receiver, invitee)
     assert event["data"] == {

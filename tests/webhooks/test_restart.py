@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -15,12 +14,12 @@ import httpx
 import pytest
 
 from testkit.plugin import free_port
-from testkit.servers import running_process
 from testkit.webhook_receiver import WebhookReceiver
 from tests.e2e.client import activate, profile, sign_in
+from tests.e2e.modes import running_single
 
-from .conftest import REPO_ROOT, RUN_SETTINGS, SECRET, WEBHOOK_SETTINGS
-from .test_journey import activated, registered
+from .conftest import RUN_SETTINGS, SECRET, WEBHOOK_SETTINGS
+from .test_journey import journey_delivered
 
 
 @pytest.fixture
@@ -32,19 +31,8 @@ def receiver() -> Iterator[WebhookReceiver]:
 def single_process(
     var_dir: Path, port: int, receiver: WebhookReceiver, log: Path
 ) -> AbstractContextManager[Popen[bytes]]:
-    return running_process(
-        [sys.executable, "-m", "runmodes"],
-        env={
-            **RUN_SETTINGS,
-            **WEBHOOK_SETTINGS,
-            "WEBHOOK_URL": receiver.url,
-            "PORT": str(port),
-            "VAR_DIR": str(var_dir),
-        },
-        cwd=REPO_ROOT,
-        health_url=f"http://127.0.0.1:{port}/number_input/",
-        log_path=log,
-    )
+    settings = {**RUN_SETTINGS, **WEBHOOK_SETTINGS, "WEBHOOK_URL": receiver.url}
+    return running_single(settings, port=port, var_dir=var_dir, log_path=log)
 
 
 def test_events_pending_when_the_process_dies_are_delivered_after_it_restarts(
@@ -66,14 +54,7 @@ def test_events_pending_when_the_process_dies_are_delivered_after_it_restarts(
 
     receiver.start()
     with single_process(var_dir, port, receiver, logs / "single-restart-2.log"):
-        receiver.wait_for(
-            lambda r: (
-                len(registered(r, inviter)) == 1
-                and len(registered(r, invitee)) == 1
-                and len(activated(r, invitee)) == 1
-            ),
-            timeout=30,
-        )
+        receiver.wait_for(lambda r: journey_delivered(r, inviter, invitee), timeout=30)
     assert all(request.verified for request in receiver.received)
     # Each event under its one webhook-id. Delivery is at least once: an attempt whose outcome
     # could not be recorded is made again, under the same id, and receivers deduplicate on it.
