@@ -283,38 +283,48 @@ class Sessions:
     async def of_user(self, user_id: int) -> list[SessionInfo]:
         """The user's live sessions, newest first (at most MAX_LISTED_SESSIONS).
 
+        The index is read newest first, MAX_LISTED_SESSIONS at a time, until that many live
+        ones are found: a user with thousands of sessions costs a page, not thousands of reads.
         Sessions that ended by their TTL are dropped from the user's index on the way.
         """
         user_key = USER_SESSIONS_KEY.format(user_id=user_id)
-        ids = [str(sid) for sid in await self._redis.zrevrange(user_key, 0, -1)]
-        if not ids:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for sid in ids:
-                pipe.hmget(
-                    SESSION_KEY.format(sid=sid),
-                    "user_id",
-                    "created_at",
-                    "last_used_at",
-                    "user_agent",
+        live: dict[str, SessionInfo] = {}
+        start = 0
+        while len(live) < MAX_LISTED_SESSIONS:
+            stop = start + MAX_LISTED_SESSIONS - 1
+            ids = [str(sid) for sid in await self._redis.zrevrange(user_key, start, stop)]
+            if not ids:
+                break
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for sid in ids:
+                    pipe.hmget(
+                        SESSION_KEY.format(sid=sid),
+                        "user_id",
+                        "created_at",
+                        "last_used_at",
+                        "user_agent",
+                    )
+                rows = await pipe.execute()
+            ended = []
+            for sid, (owner, created_at, last_used_at, user_agent) in zip(ids, rows, strict=True):
+                if owner != str(user_id):
+                    ended.append(sid)
+                    continue
+                # A session started meanwhile moves the others down: one may be read twice.
+                live.setdefault(
+                    sid,
+                    SessionInfo(
+                        id=sid,
+                        created_at=_moment(created_at),
+                        last_used_at=_moment(last_used_at),
+                        user_agent=user_agent or "",
+                    ),
                 )
-            rows = await pipe.execute()
-        live, ended = [], []
-        for sid, (owner, created_at, last_used_at, user_agent) in zip(ids, rows, strict=True):
-            if owner != str(user_id):
-                ended.append(sid)
-                continue
-            live.append(
-                SessionInfo(
-                    id=sid,
-                    created_at=_moment(created_at),
-                    last_used_at=_moment(last_used_at),
-                    user_agent=user_agent or "",
-                )
-            )
-        if ended:
-            await self._redis.zrem(user_key, *ended)
-        return live[:MAX_LISTED_SESSIONS]
+            if ended:
+                await self._redis.zrem(user_key, *ended)
+            # The ended ones left the index: the next page starts that much higher.
+            start += len(ids) - len(ended)
+        return list(live.values())[:MAX_LISTED_SESSIONS]
 
     async def revoke_of_user(self, user_id: int, session_id: str) -> bool:
         """End the user's session `session_id`; False if the user has no such live session."""

@@ -3,7 +3,7 @@
 import fakeredis
 import pytest
 
-from auth_service.sessions import RefreshRejected, Sessions, SignInBarred
+from auth_service.sessions import MAX_LISTED_SESSIONS, RefreshRejected, Sessions, SignInBarred
 from common.revocation import revoked_session_key
 from testkit.clock import ManualClock
 
@@ -126,3 +126,24 @@ async def test_no_session_starts_while_the_user_is_barred(sessions: Sessions) ->
     await sessions.lift_sign_in_bar(1)
     again = await sessions.start(user_id=1, phone=PHONE, user_agent="ua")
     assert {s.id for s in await sessions.of_user(1)} == {kept.session_id, again.session_id}
+
+
+async def test_the_listing_reads_pages_until_it_has_the_newest_live_sessions(
+    sessions: Sessions, clock: ManualClock, redis: fakeredis.FakeAsyncRedis
+) -> None:
+    started = []
+    for _ in range(4 * MAX_LISTED_SESSIONS):
+        clock.now += 1
+        started.append((await sessions.start(user_id=1, phone=PHONE, user_agent="ua")).session_id)
+    newest_first = started[::-1]
+    # The newest 120 and the oldest 10 end by their TTL (their hashes are gone).
+    for sid in newest_first[:120] + newest_first[-10:]:
+        await redis.delete(f"auth:session:{sid}")
+
+    listed = [s.id for s in await sessions.of_user(1)]
+
+    assert listed == newest_first[120 : 120 + MAX_LISTED_SESSIONS]
+    # The pages read dropped their ended sessions from the index; the oldest page, not needed
+    # for the answer, was not read.
+    index = await redis.zrevrange("auth:user_sessions:1", 0, -1)
+    assert index == newest_first[120:]
