@@ -49,7 +49,7 @@ class UpstreamUnavailable(AppError):
     status_code = 503
     code = "upstream_unavailable"
 
-    def __init__(self, *, reason: str, upstream: str = "referral") -> None:
+    def __init__(self, *, reason: str, upstream: str) -> None:
         # For the log only: the client learns that the service failed, not how.
         self.reason = reason
         super().__init__(f"The {upstream} service is unavailable; try again shortly.")

@@ -103,7 +103,7 @@ class ProfileService:
                 return await asyncio.shield(rebuild)
         except TimeoutError:
             raise _logged(
-                UpstreamUnavailable(reason=f"no answer within {self._deadline} s")
+                self.referral.unavailable(f"no answer within {self._deadline} s")
             ) from None
         except UpstreamUnavailable as unavailable:
             raise _logged(unavailable) from None
@@ -111,8 +111,8 @@ class ProfileService:
     async def _rebuild(self, principal: Principal, version: bytes | None) -> bytes:
         document = await self.referral.profile_document(token=principal.token)
         if document.user_id != principal.user_id:
-            raise UpstreamUnavailable(
-                reason=f"answered for user {document.user_id}, the token is {principal.user_id}'s"
+            raise self.referral.unavailable(
+                f"answered for user {document.user_id}, the token is {principal.user_id}'s"
             )
         body = document.model_dump_json(exclude={"user_id"}).encode()
         try:
