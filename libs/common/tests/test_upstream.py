@@ -117,6 +117,21 @@ def one_client(handler: object) -> Referral:
     return Referral(lambda: http)
 
 
+def raised_by_a_call(client: Referral) -> Exception:
+    """What one call raises; a call that answers fails the test."""
+
+    async def call() -> Exception:
+        try:
+            await client.document(token="t")
+        except Exception as raised:
+            return raised
+        finally:
+            await client.aclose()
+        raise AssertionError("the call answered")
+
+    return asyncio.run(call())
+
+
 def test_a_call_carries_the_callers_token_and_request_id() -> None:
     seen: list[httpx.Request] = []
 
@@ -145,15 +160,9 @@ def test_a_call_carries_the_callers_token_and_request_id() -> None:
     ],
 )
 def test_a_refusal_is_the_callers_own(body: dict[str, object], expired: bool) -> None:
-    client = one_client(lambda request: httpx.Response(401, json=body))
+    refusal = raised_by_a_call(one_client(lambda request: httpx.Response(401, json=body)))
 
-    async def scenario() -> NotAuthenticated:
-        with pytest.raises(NotAuthenticated) as refused:
-            await client.document(token="t")
-        await client.aclose()
-        return refused.value
-
-    refusal = asyncio.run(scenario())
+    assert isinstance(refusal, NotAuthenticated)
     assert refusal.detail == body["detail"] and refusal.status_code == 401
     assert ("expired" in refusal.extra) is expired
 
@@ -169,15 +178,9 @@ def test_a_refusal_is_the_callers_own(body: dict[str, object], expired: bool) ->
     ],
 )
 def test_anything_but_a_well_formed_200_is_unavailable(answer: httpx.Response) -> None:
-    client = one_client(lambda request: answer)
+    failure = raised_by_a_call(one_client(lambda request: answer))
 
-    async def scenario() -> UpstreamUnavailable:
-        with pytest.raises(UpstreamUnavailable) as failed:
-            await client.document(token="t")
-        await client.aclose()
-        return failed.value
-
-    failure = asyncio.run(scenario())
+    assert isinstance(failure, UpstreamUnavailable)
     assert failure.status_code == 503 and failure.code == "upstream_unavailable"
     assert failure.reason.startswith("/internal/document")
     assert failure.detail == "The referral service is unavailable; try again shortly."
