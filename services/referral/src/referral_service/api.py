@@ -265,4 +265,4 @@ async def admin_audit(
     items = await admin.audit_log(
         state.engine, event_type=type, user_id=user_id, before_id=before_id, limit=limit
     )
-    return AuditPage.of(items)
+    return AuditPage(items=items)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -198,23 +198,6 @@ class AdminStats(BaseModel):
         )
 
 
-class AuditEventItem(BaseModel):
-    id: int
-    at: datetime
-    type: str
-    actor_id: int | None
-    subject_id: int | None
-    subject_phone: str | None
-    ip_hash: str | None = Field(description="HMAC-SHA-256 of the client's IP, 16 bytes in hex.")
-    request_id: str | None
-    detail: dict[str, Any]
-
-
 class AuditPage(BaseModel):
-    items: list[AuditEventItem] = Field(description="Newest first (id descending).")
-
-    @classmethod
-    def of(cls, events: list[Event]) -> AuditPage:
-        return cls(
-            items=[AuditEventItem.model_validate(event, from_attributes=True) for event in events]
-        )
+    # The shape auth reads back (auth_service.referral_admin): one definition for both sides.
+    items: list[Event] = Field(description="Newest first (id descending).")

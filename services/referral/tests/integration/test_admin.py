@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
 
+from common.audit import Event
 from referral_service.config import ReferralSettings
 from referral_service.models import AuditEvent
 
@@ -329,6 +331,8 @@ def test_the_audit_log_pages_by_id_and_filters_by_type_and_user(
     assert unknown_type == []
     for row in everything:
         assert datetime.fromisoformat(row["at"]).tzinfo is not None
+        # The shape auth reads back (common.audit.Event), field for field.
+        assert set(row) == {field.name for field in fields(Event)}
 
 
 @pytest.mark.parametrize(
