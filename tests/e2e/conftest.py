@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, BrowserContext
 from testkit.plugin import free_port
 from tests.e2e.client import sign_in
 from tests.e2e.modes import REPO_ROOT, running_single, running_stack
-from tests.e2e.test_browser import DESKTOP, Person
+from tests.e2e.pages import DESKTOP, Person
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 

@@ -1,11 +1,37 @@
-"""Steps through the sign-in pages, as a person takes them (shared by the browser tests here and
-in tests.webhooks)."""
+"""A person in a browser and the steps through the sign-in pages they take (shared by the
+browser tests here and in tests.webhooks)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 812}
+CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
+class Person:
+    """One browser profile (its own cookies), collecting every console error it sees."""
+
+    def __init__(self, context: BrowserContext, base_url: str) -> None:
+        self.context = context
+        self.base_url = base_url
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on(
+            "console",
+            lambda message: self.errors.append(message.text) if message.type == "error" else None,
+        )
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def shoot(self, folder: Path, name: str) -> None:
+        self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def request_code(page: Page, phone: str) -> str:

@@ -14,8 +14,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.client import Session, activate, profile, sign_in
 from tests.e2e.conftest import ADMIN_PHONE
-from tests.e2e.pages import request_code
-from tests.e2e.test_browser import DESKTOP, Person
+from tests.e2e.pages import DESKTOP, Person, request_code
 from tests.e2e.test_sign_in_experience import signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

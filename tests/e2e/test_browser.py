@@ -7,36 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import Browser, expect
 
 from tests.e2e.client import new_phone
+from tests.e2e.pages import CYRILLIC, DESKTOP, PHONE, Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 375, "height": 812}
-CYRILLIC = re.compile("[\u0400-\u04ff]")
-
-
-class Person:
-    """One browser profile (its own cookies), collecting every console error it sees."""
-
-    def __init__(self, context: BrowserContext, base_url: str) -> None:
-        self.context = context
-        self.base_url = base_url
-        self.page = context.new_page()
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on(
-            "console",
-            lambda message: self.errors.append(message.text) if message.type == "error" else None,
-        )
-
-    def url(self, path: str) -> str:
-        return f"{self.base_url}{path}"
-
-    def shoot(self, folder: Path, name: str) -> None:
-        self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e import pages
 from tests.e2e.client import Session, activate, new_phone, profile, sign_in
-from tests.e2e.test_browser import CYRILLIC, Person
+from tests.e2e.pages import CYRILLIC, Person
 from tests.e2e.test_sign_in_experience import signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

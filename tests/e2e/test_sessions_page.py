@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from tests.e2e.client import sign_in
-from tests.e2e.test_browser import Person
+from tests.e2e.pages import Person
 from tests.e2e.test_sign_in_experience import signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

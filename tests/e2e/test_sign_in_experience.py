@@ -18,8 +18,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from tests.e2e.client import Session, activate, new_phone, profile, sign_in
-from tests.e2e.pages import request_code
-from tests.e2e.test_browser import CYRILLIC, PHONE, Person
+from tests.e2e.pages import CYRILLIC, PHONE, Person, request_code
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

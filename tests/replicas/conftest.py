@@ -26,15 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url
 
 from auth_service.jwt_keys import generate_key_file
 from common.migrations import ensure_postgres_database
 from common.redis import redis_from_url
 from gateway_config.render import nginx_command, render_native_config
-from testkit.plugin import HAVE_POSTGRES, HAVE_REDIS, POSTGRES_URL, drop_test_database, free_port
+from testkit.plugin import HAVE_POSTGRES, HAVE_REDIS, drop_test_database, free_port
 from testkit.servers import running_process, uvicorn_command
 from tests.e2e.conftest import RUN_SETTINGS
+from tests.e2e.modes import database_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
@@ -54,10 +54,6 @@ class Replicas:
 
     def of(self, service: str) -> list[str]:
         return self.urls[service]
-
-
-def _database_url(name: str) -> str:
-    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def enter_together(stack: ExitStack, contexts: list[AbstractContextManager[object]]) -> None:
@@ -82,7 +78,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     logs = ARTIFACTS / "logs" / "replicas"
     logs.mkdir(parents=True, exist_ok=True)
     suffix = uuid.uuid4().hex[:8]
-    databases = {name: _database_url(f"replicas_{name}_{suffix}") for name in ("auth", "referral")}
+    databases = {name: database_url(f"replicas_{name}_{suffix}") for name in ("auth", "referral")}
     redis_from_url(REPLICAS_REDIS_URL).flushdb()
     key_file = tmp / "jwt-ed25519.pem"
     generate_key_file(key_file)
